@@ -1,0 +1,57 @@
+/**
+ * The validated, normalised configuration (DESIGN §7). Durations are milliseconds; defaults are
+ * filled in. Produced only by `loadConfig` / `parseConfig` in `src/config/load.ts`.
+ */
+
+export type OverlapPolicy = 'skip' | 'queue' | 'allow';
+export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
+
+export interface JobConfig {
+  name: string;
+  schedule: string;
+  /** IANA time zone; default `UTC`. */
+  timezone: string;
+  /** Exactly one of `run` (shell string, `/bin/sh -c`) and `command` (argv) is set. */
+  run?: string;
+  command?: string[];
+  /** ms; undefined = no timeout. */
+  timeoutMs?: number;
+  overlap: OverlapPolicy;
+  misfire: MisfirePolicy;
+  /** ms a slot may be started late (misfire and `queue`); default 10m. */
+  deadlineMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  killGraceMs: number;
+  jitterMs: number;
+  /** Run records kept for this job; default 100. */
+  history: number;
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export type BackendConfig =
+  | { type: 'embedded'; path: string }
+  | {
+      type: 'etcd';
+      endpoints: string[];
+      username?: string;
+      password?: string;
+      tls?: { ca?: string; cert?: string; key?: string };
+    }
+  | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } };
+
+export interface LockdConfig {
+  /** Absolute path of the file this came from. */
+  file: string;
+  cluster: string;
+  node: string;
+  backend: BackendConfig;
+  leader: { ttlMs: number };
+  shutdownGraceMs: number;
+  /** `host:port`; undefined = HTTP disabled. */
+  http?: { listen: string };
+  log: { level: string };
+  /** In file order. */
+  jobs: JobConfig[];
+}

@@ -1,0 +1,121 @@
+/**
+ * The backend contract. The scheduler, runner, daemon and CLI speak only this; nothing here knows
+ * about cron. Every implementation is tested by the one conformance suite in
+ * `test/conformance/backend-conformance.ts`.
+ *
+ * Names are logical; each backend maps them to its own layout (DESIGN §3):
+ * - the election: etcd `lockd/<cluster>/leader`, ZooKeeper `/lockd/<cluster>/leader`;
+ * - lock `NAME`: etcd `lockd/<cluster>/lock/NAME`, ZooKeeper `/lockd/<cluster>/locks/NAME`;
+ * - data key `K` (e.g. `runs/<job>/<slot ms>`, `jobs/<job>`): etcd `lockd/<cluster>/K`,
+ *   ZooKeeper `/lockd/<cluster>/K`, embedded: a row keyed `K` in the cluster's table.
+ */
+
+/** Strictly increasing per lock name (and for the election), across holders and sessions. */
+export type FencingToken = bigint;
+
+/** Who a candidate (or lock holder) is; stored as JSON in the candidate's key. */
+export interface CandidateInfo {
+  node: string;
+  host: string;
+  pid: number;
+  /** ISO-8601 UTC time the candidate started campaigning. */
+  since: string;
+}
+
+/** Proof of ownership of the election or of a lock. */
+export interface Lease {
+  /** `'leader'` for the election, else the lock name. */
+  readonly name: string;
+  readonly token: FencingToken;
+  /**
+   * Aborted, with a `LeadershipLostError` as reason, on the first of: the local self-fencing
+   * deadline passing (monotonic clock), the backend reporting loss, a failed ownership re-check
+   * after reconnect, or `release()`. Never un-aborts.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Synchronous check on the monotonic clock: true while the self-fencing deadline has not passed
+   * and the signal is not aborted. The scheduler calls this right before starting a child, since
+   * after a SIGSTOP timers fire in any order and the abort may not have run yet.
+   */
+  isValid(): boolean;
+  /** Milliseconds (monotonic) until the self-fencing deadline; <= 0 when past. */
+  remainingMs(): number;
+  /** Gives ownership up (deletes the key/node/row) and aborts `signal`. Idempotent; never throws. */
+  release(): Promise<void>;
+}
+
+/** What `observe` sees: the current leader (if any) and everyone campaigning, leader first. */
+export interface ElectionView {
+  leader: (CandidateInfo & { token: FencingToken }) | null;
+  /** All candidates in election order (the leader, when there is one, first). */
+  candidates: CandidateInfo[];
+}
+
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+/** Health of the backend session, for `/readyz` and `lockd_backend_up`. */
+export interface BackendHealth {
+  up: boolean;
+  /** Why it is not up (e.g. `keep-alive not acknowledged for 4.1s`). */
+  reason?: string;
+  /** Milliseconds until the session's self-fencing deadline, when a session exists. */
+  sessionRemainingMs?: number;
+}
+
+export interface Backend {
+  readonly kind: 'etcd' | 'zookeeper' | 'embedded';
+  /** The lease TTL in ms (etcd lease TTL, ZooKeeper session timeout, embedded row expiry). */
+  readonly ttlMs: number;
+
+  /**
+   * Campaigns for leadership and resolves once this candidate leads (its key is the oldest).
+   * Candidates win in order of arrival. Rejects with the signal's reason if aborted, leaving no
+   * key behind. If the session was lost, a new one is opened first.
+   */
+  campaign(me: CandidateInfo, opts?: { signal?: AbortSignal }): Promise<Lease>;
+  /** Reads the election without taking part. Throws `BackendUnavailableError` if unreachable. */
+  observe(): Promise<ElectionView>;
+  /**
+   * Takes lock `name` if free, else returns null (held by anyone, including a foreign client such
+   * as `etcdctl lock` or Curator). At most one acquire/hold per name per Backend: a second
+   * concurrent one throws `UsageError`.
+   */
+  tryAcquire(name: string, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease | null>;
+  /** Waits for lock `name` in order of arrival. Rejects with the signal's reason if aborted, leaving no key. */
+  acquire(name: string, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
+  /**
+   * Writes `key = value` in one backend transaction that first checks every guard is still held
+   * with the same token (etcd txn on create_revision, ZooKeeper multi with check, SQL transaction).
+   * Returns false only when `ifAbsent` is set and the key exists. Throws `LeadershipLostError` when
+   * a guard is no longer held (and aborts that guard's signal), `BackendUnavailableError` when the
+   * backend cannot be reached; in both cases nothing was written.
+   */
+  guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** Unguarded write, for requests anyone may make (e.g. `lockd trigger`). */
+  put(key: string, value: string): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  /** Keys under `prefix` (a logical key prefix ending in `/`), sorted by key. */
+  list(prefix: string): Promise<KeyValue[]>;
+  delete(key: string): Promise<void>;
+  /**
+   * Calls `onChange` (debounced by the caller if needed) when any key under `prefix` changes.
+   * Returns an unsubscribe function. Used for trigger/resign requests; best effort: after a
+   * reconnect it fires once so the caller re-reads.
+   */
+  watchPrefix(prefix: string, onChange: () => void): () => void;
+  health(): BackendHealth;
+  /** Releases every lease (deleting keys) and closes the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Settings every backend takes. */
+export interface BackendCommonOptions {
+  cluster: string;
+  /** Lease TTL in ms. */
+  ttlMs: number;
+  logger: import('pino').Logger;
+}
