@@ -1,0 +1,57 @@
+/**
+ * What the scheduler stores in the backend, and where (logical keys, see src/election/backend.ts).
+ * `lockd status` and `lockd history` read these, so the shapes are part of the contract.
+ */
+
+export type RunOutcome = 'running' | 'success' | 'failed' | 'timeout' | 'killed' | 'skipped' | 'missed';
+
+/** Why a slot was not run. */
+export type NotRunReason =
+  | 'overlap' // the previous run of this job was still running (overlap: skip)
+  | 'lock_held' // another client holds the job lock (e.g. `etcdctl lock`, a fenced-out old leader's job)
+  | 'no_leader' // no leader was scheduling at the slot's time and misfire policy did not run it
+  | 'misfire_skip' // misfire: skip
+  | 'deadline' // the slot could not start before its deadline (queue wait, late start)
+  | 'leadership_lost'; // leadership was lost between the slot and the start
+
+/** `runs/<job>/<slot ms>`: one record per slot (or manual run), created if absent, then updated. */
+export interface RunRecord {
+  job: string;
+  /** Epoch ms the cron expression names (or the trigger time for a manual run). */
+  slot: number;
+  /** `<job>:<slot ms>` */
+  runId: string;
+  scheduledAt: string;
+  manual?: boolean;
+  /** Node of the leader that wrote this record. */
+  node: string;
+  /** Fencing token handed to the job (decimal), absent when it did not run. */
+  token?: string;
+  /** The leader's election token when it wrote this record (decimal). */
+  leaderToken: string;
+  outcome: RunOutcome;
+  reason?: NotRunReason | string;
+  attempt: number;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+  exitCode?: number | null;
+  signal?: string | null;
+  /** Last 4 KiB of output. */
+  output?: string;
+}
+
+/** `jobs/<job>`: what misfire handling and `status` need without listing runs. */
+export interface JobState {
+  /** The newest slot handled (run, skipped or missed), epoch ms. */
+  lastSlot: number;
+  lastRunId: string;
+  /** Count of slots recorded `missed`, including ones beyond the individual-record cap. */
+  missedTotal: number;
+  updatedAt: string;
+}
+
+export const runsPrefix = (job: string): string => `runs/${job}/`;
+export const runKey = (job: string, slot: number): string => `runs/${job}/${slot}`;
+export const jobStateKey = (job: string): string => `jobs/${job}`;
+export const runId = (job: string, slot: number): string => `${job}:${slot}`;
