@@ -1,0 +1,227 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { LockdConfig } from './config/types.js';
+import { loadConfig } from './config/load.js';
+import type { Backend, CandidateInfo, Lease } from './election/backend.js';
+import { createBackend } from './election/create-backend.js';
+import { ConfigError, LockdError } from './errors.js';
+import { LockdMetrics } from './observe/metrics.js';
+import { systemClock } from './clock.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { runAttempt } from './runner/run-attempt.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
+import { RequestInbox } from './requests.js';
+import { abortableDelay, waitForAbort } from './abort.js';
+
+/** What ended a term of leadership. */
+type TermEnd = 'shutdown' | 'resign' | 'lost';
+
+/**
+ * One `lockd run` process: campaigns for leadership, runs the scheduler while it leads, and
+ * handles the lifecycle of DESIGN §6:
+ * - `shutdown()` (SIGTERM/SIGINT): stop scheduling, resign at once (delete the leader key so the
+ *   next candidate wins within milliseconds), let running jobs drain under their job locks up to
+ *   `shutdown_grace`, kill what remains, release everything, close the backend.
+ * - `reload()` (SIGHUP): re-read the config; an invalid file is logged and the old one kept.
+ * - leadership lost: stop scheduling, kill running jobs, campaign again (the backend opens a new
+ *   session when the old one is gone).
+ * - `resign()` (a `lockd resign` request): hand leadership over at once, keep running jobs, campaign again.
+ */
+export class Daemon {
+  private config: LockdConfig;
+  private readonly logger: Logger;
+  private readonly backend: Backend;
+  readonly metrics: LockdMetrics;
+  private readonly me: CandidateInfo;
+  private readonly stopping = new AbortController();
+  private resignRequest = new AbortController();
+  private readonly impatient = new AbortController();
+  private scheduler: Scheduler | undefined;
+  private http: HttpServer | undefined;
+  private leaseOfTerm: Lease | undefined;
+  private ended: Promise<void> | undefined;
+
+  private constructor(config: LockdConfig, backend: Backend, logger: Logger, metrics: LockdMetrics) {
+    this.config = config;
+    this.backend = backend;
+    this.logger = logger.child({ component: 'daemon', node: config.node });
+    this.metrics = metrics;
+    this.me = { node: config.node, host: os.hostname(), pid: process.pid, since: new Date().toISOString() };
+  }
+
+  /**
+   * Opens the backend and the HTTP endpoint and starts campaigning. Throws `LockdError` (e.g.
+   * `BackendStorageError`, `BackendUnavailableError`) when the backend cannot be opened.
+   */
+  static async start(config: LockdConfig, logger: Logger): Promise<Daemon> {
+    const backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger });
+    const metrics = new LockdMetrics();
+    const daemon = new Daemon(config, backend, logger, metrics);
+    metrics.bindHealth(() => backend.health());
+    if (config.http !== undefined) {
+      daemon.http = await startHttpServer({
+        listen: config.http.listen,
+        metrics,
+        backend,
+        config: () => daemon.config,
+        live: () => !daemon.stopping.signal.aborted,
+        logger,
+      });
+    }
+    daemon.ended = daemon.leadershipLoop();
+    daemon.logger.info({ cluster: config.cluster, backend: config.backend.type, jobs: config.jobs.length }, 'lockd started');
+    return daemon;
+  }
+
+  /** Resolves when the daemon has shut down completely. */
+  async done(): Promise<void> {
+    await this.ended;
+  }
+
+  /** Graceful stop; see the class comment. Idempotent; resolves when everything is released. */
+  async shutdown(): Promise<void> {
+    if (!this.stopping.signal.aborted) {
+      this.logger.info('shutting down: resigning and draining running jobs');
+      this.stopping.abort(new LockdError('SHUTDOWN', 'lockd is shutting down'));
+    }
+    await this.ended;
+  }
+
+  /** Second shutdown signal: kill running jobs now instead of waiting for the grace period. */
+  killNow(): void {
+    this.stopping.abort();
+    this.impatient.abort();
+  }
+
+  /** Re-reads the config file; keeps the running config when the new one is invalid. */
+  async reload(): Promise<boolean> {
+    let next: LockdConfig;
+    try {
+      next = await loadConfig(this.config.file);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.message : String(err);
+      this.logger.error({ err: problems }, 'reload refused: config invalid, keeping the running config');
+      return false;
+    }
+    const needsRestart = ['cluster', 'node', 'backend', 'leader', 'http'].filter(
+      (key) => JSON.stringify(next[key as keyof LockdConfig]) !== JSON.stringify(this.config[key as keyof LockdConfig]),
+    );
+    if (needsRestart.length > 0) this.logger.warn({ keys: needsRestart }, 'these settings change only on restart');
+    this.config = { ...this.config, jobs: next.jobs, shutdownGraceMs: next.shutdownGraceMs };
+    this.scheduler?.setJobs(next.jobs);
+    this.logger.info({ jobs: next.jobs.map((j) => j.name) }, 'config reloaded');
+    return true;
+  }
+
+  /** Steps down at once (running jobs keep their locks) and campaigns again behind the others. */
+  resign(): void {
+    this.resignRequest.abort();
+  }
+
+  private async leadershipLoop(): Promise<void> {
+    const stop = this.stopping.signal;
+    while (!stop.aborted) {
+      let lease: Lease;
+      try {
+        lease = await this.backend.campaign(this.me, { signal: stop });
+      } catch (err) {
+        if (stop.aborted) break;
+        this.logger.warn({ err: describe(err) }, 'campaign failed; retrying in 1s');
+        await abortableDelay(1000, stop);
+        continue;
+      }
+      await this.lead(lease);
+    }
+    await this.http?.close();
+    await this.backend.close();
+    this.logger.info('lockd stopped');
+  }
+
+  /** One term of leadership, from winning to losing, resigning or shutting down. */
+  private async lead(lease: Lease): Promise<void> {
+    this.leaseOfTerm = lease;
+    this.resignRequest = new AbortController();
+    this.metrics.isLeader.set(1);
+    this.metrics.leaderChanges.inc();
+    this.logger.info({ node: this.config.node, token: lease.token.toString() }, 'became leader');
+
+    // Children die with leadership *loss*, not with a deliberate resign: on shutdown and on
+    // `lockd resign` they drain under their job locks.
+    const leadership = new AbortController();
+    let resigning = false;
+    const onLeaseAbort = (): void => {
+      if (!resigning) leadership.abort(lease.signal.reason);
+    };
+    lease.signal.addEventListener('abort', onLeaseAbort, { once: true });
+
+    const scheduler = new Scheduler({
+      backend: this.backend,
+      leader: lease,
+      leadershipSignal: leadership.signal,
+      jobs: this.config.jobs,
+      cluster: this.config.cluster,
+      node: this.config.node,
+      clock: systemClock,
+      logger: this.logger,
+      runner: runAttempt,
+      events: this.metrics.schedulerEvents(),
+    });
+    this.scheduler = scheduler;
+    const inbox = new RequestInbox(this.backend, this.logger, {
+      trigger: (job) => scheduler.trigger(job),
+      resign: () => this.resign(),
+    }, this.config.node);
+    try {
+      await scheduler.start();
+      inbox.start();
+    } catch (err) {
+      this.logger.error({ err: describe(err) }, 'scheduler failed to start');
+    }
+
+    const end = await this.waitForTermEnd(lease);
+    inbox.stop();
+    scheduler.stopScheduling();
+    if (end === 'lost') {
+      this.logger.warn({ token: lease.token.toString(), reason: describe(lease.signal.reason) }, 'leadership lost: killing running jobs');
+      await scheduler.killAll(new LockdError('LEASE_LOST', 'leadership lost'));
+    } else {
+      resigning = true;
+      await lease.release();
+      this.logger.info({ token: lease.token.toString(), running: scheduler.running().length }, end === 'resign' ? 'resigned leadership' : 'resigned leadership for shutdown');
+      if (end === 'shutdown') await this.drain(scheduler);
+    }
+    lease.signal.removeEventListener('abort', onLeaseAbort);
+    this.scheduler = undefined;
+    this.leaseOfTerm = undefined;
+    this.metrics.isLeader.set(0);
+    this.metrics.leaderChanges.inc();
+  }
+
+  private async waitForTermEnd(lease: Lease): Promise<TermEnd> {
+    const signals = { shutdown: this.stopping.signal, resign: this.resignRequest.signal, lost: lease.signal };
+    await waitForAbort(AbortSignal.any(Object.values(signals)));
+    if (signals.shutdown.aborted) return 'shutdown';
+    if (signals.resign.aborted && !signals.lost.aborted) return 'resign';
+    return 'lost';
+  }
+
+  private async drain(scheduler: Scheduler): Promise<void> {
+    const grace = new AbortController();
+    const timer = setTimeout(() => grace.abort(), this.config.shutdownGraceMs);
+    await Promise.race([scheduler.idle(), waitForAbort(AbortSignal.any([grace.signal, this.impatient.signal]))]);
+    clearTimeout(timer);
+    if (grace.signal.aborted || this.impatient.signal.aborted) {
+      this.logger.warn({ graceMs: this.config.shutdownGraceMs }, 'shutdown grace passed: killing running jobs');
+      await scheduler.killAll(new LockdError('SHUTDOWN', 'shutdown grace passed'));
+    }
+  }
+
+  /** The lease of the current term, if leading (for tests and status). */
+  currentLease(): Lease | undefined {
+    return this.leaseOfTerm;
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

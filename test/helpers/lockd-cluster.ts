@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LockdProcess } from './lockd-process.js';
+
+/** How a process test reaches its backend: the YAML of the `backend:` section, indented 2. */
+export interface ProcessBackendTarget {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** `type: …` and its settings, for a config written in `dir`. */
+  backendYaml(dir: string): string;
+}
+
+export interface ClusterOptions {
+  ttl: string;
+  shutdownGrace?: string;
+  extraYaml?: string;
+}
+
+/**
+ * Several real `lockd run` processes sharing one backend, one temp dir and one unique cluster name.
+ * Each replica gets its own config file (same content but `node`).
+ */
+export class LockdCluster {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'lockd-cluster-'));
+  readonly cluster = `c${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  readonly replicas: LockdProcess[] = [];
+
+  constructor(
+    private readonly target: ProcessBackendTarget,
+    private readonly opts: ClusterOptions,
+  ) {}
+
+  /** Path of a file in the cluster's temp dir. */
+  file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  /** Writes the config for `node` with the `jobs:` body `jobsYaml` (indented 2) and returns its path. */
+  writeConfig(node: string, jobsYaml: string): string {
+    const file = this.file(`${node}.yaml`);
+    writeFileSync(
+      file,
+      [
+        `cluster: ${this.cluster}`,
+        `node: ${node}`,
+        'backend:',
+        this.target.backendYaml(this.dir),
+        'leader:',
+        `  ttl: ${this.opts.ttl}`,
+        `shutdown_grace: ${this.opts.shutdownGrace ?? '5s'}`,
+        this.opts.extraYaml ?? '',
+        'jobs:',
+        jobsYaml,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  /** Starts `lockd run` for `node` with its own config file. */
+  start(node: string, jobsYaml: string, env: NodeJS.ProcessEnv = {}): LockdProcess {
+    const replica = new LockdProcess(node, ['run', '-c', this.writeConfig(node, jobsYaml)], { cwd: this.dir, env });
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  /** The replica whose last leadership log says it leads, if exactly one does. */
+  leader(): LockdProcess | undefined {
+    const leaders = this.replicas.filter((r) => r.child.exitCode === null && r.isLeaderNow());
+    return leaders.length === 1 ? leaders[0] : undefined;
+  }
+
+  /** Waits until any replica logs 'became leader' after the given log positions. */
+  async nextLeader(timeoutMs: number, except?: LockdProcess): Promise<{ replica: LockdProcess; at: number }> {
+    const candidates = this.replicas.filter((r) => r !== except && r.child.exitCode === null && r.child.signalCode === null);
+    const marks = candidates.map((r) => r.logs.length);
+    return Promise.any(
+      candidates.map((r, i) => r.waitForLeadership(timeoutMs, marks[i]).then((line) => ({ replica: r, at: line.seenAt }))),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.stop()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
