@@ -1,0 +1,153 @@
+import { LockdError } from '../errors.js';
+import { parseHostPort } from './host-port.js';
+import type { BackendConfig } from './types.js';
+import type { ConfigReader, Entry } from './yaml-reader.js';
+
+const TYPES = ['embedded', 'etcd', 'zookeeper'] as const;
+type BackendType = (typeof TYPES)[number];
+
+const KEYS: Readonly<Record<BackendType, readonly string[]>> = {
+  embedded: ['type', 'path'],
+  etcd: ['type', 'endpoints', 'username', 'password', 'tls'],
+  zookeeper: ['type', 'connect', 'auth'],
+};
+
+const DEFAULT_PATH = './lockd.db';
+
+/** Used when the file has no `backend`: a SQLite file in the working directory. */
+export const DEFAULT_BACKEND: BackendConfig = { type: 'embedded', path: DEFAULT_PATH };
+
+/**
+ * Reads `backend` (DESIGN §7). An absent or empty `backend` is `DEFAULT_BACKEND`. Which keys
+ * are allowed depends on `type`, so unknown keys are only reported once the type is known.
+ * Returns undefined only after recording a problem.
+ */
+export function readBackend(reader: ConfigReader, entry: Entry | undefined): BackendConfig | undefined {
+  if (entry?.value === undefined) return { ...DEFAULT_BACKEND };
+  const fields = reader.mapping(entry);
+  if (fields === undefined) return undefined;
+  const type = reader.oneOf(reader.require(fields, 'type', entry, 'backend: '), TYPES);
+  if (type === undefined) return undefined;
+  reader.rejectUnknown(fields, KEYS[type]);
+  switch (type) {
+    case 'embedded':
+      return readEmbedded(reader, fields);
+    case 'etcd':
+      return readEtcd(reader, fields, entry);
+    case 'zookeeper':
+      return readZooKeeper(reader, fields, entry);
+  }
+}
+
+function readEmbedded(reader: ConfigReader, fields: Map<string, Entry>): BackendConfig | undefined {
+  const path = nonEmpty(reader, fields.get('path'));
+  return path === null ? undefined : { type: 'embedded', path: path ?? DEFAULT_PATH };
+}
+
+function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
+  const listEntry = reader.require(fields, 'endpoints', parent, 'backend: ');
+  const items = reader.list(listEntry);
+  if (listEntry?.value !== undefined && items?.length === 0) {
+    reader.reportValue(listEntry, 'expected at least one endpoint');
+  }
+  const endpoints = (items ?? []).map((item) => checked(reader, item, reader.string(item), checkEndpoint));
+  const username = reader.string(fields.get('username'));
+  const password = reader.string(fields.get('password'));
+  bothOrNeither(reader, fields, 'username', 'password', '');
+  const tls = readTls(reader, fields.get('tls'));
+  if (endpoints.length === 0 || endpoints.some((e) => e === undefined)) return undefined;
+  return {
+    type: 'etcd',
+    endpoints: endpoints as string[],
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+}
+
+function readTls(reader: ConfigReader, entry: Entry | undefined): { ca?: string; cert?: string; key?: string } | undefined {
+  if (entry?.value === undefined) return undefined;
+  const fields = reader.mapping(entry, ['ca', 'cert', 'key']);
+  if (fields === undefined) return undefined;
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const file = nonEmpty(reader, fields.get(name));
+    if (typeof file === 'string') tls[name] = file;
+  }
+  // A client certificate is useless without its key, and the reverse.
+  bothOrNeither(reader, fields, 'cert', 'key', 'tls: ');
+  return tls;
+}
+
+function readZooKeeper(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
+  const connectEntry = reader.require(fields, 'connect', parent, 'backend: ');
+  const connect = checked(reader, connectEntry, reader.string(connectEntry), checkConnect);
+  const auth = readAuth(reader, fields.get('auth'));
+  if (connect === undefined) return undefined;
+  return { type: 'zookeeper', connect, ...(auth === undefined ? {} : { auth }) };
+}
+
+function readAuth(reader: ConfigReader, entry: Entry | undefined): { scheme: 'digest'; credentials: string } | undefined {
+  const fields = entry?.value === undefined ? undefined : reader.mapping(entry, ['scheme', 'credentials']);
+  if (entry === undefined || fields === undefined) return undefined;
+  const scheme = reader.oneOf(fields.get('scheme'), ['digest'] as const) ?? 'digest';
+  const credentialsEntry = reader.require(fields, 'credentials', entry, 'auth: ');
+  const credentials = checked(reader, credentialsEntry, reader.string(credentialsEntry), (text) => {
+    if (!/^[^:]+:/.test(text)) throw new LockdError('BAD_CREDENTIALS', 'expected credentials like "user:password"');
+  });
+  return credentials === undefined ? undefined : { scheme, credentials };
+}
+
+/** `http(s)://host:port`, as the etcd client expects; no path. */
+function checkEndpoint(text: string): void {
+  const match = /^https?:\/\/([^/]*)\/?$/.exec(text);
+  if (match === null) {
+    throw new LockdError('BAD_ADDRESS', `expected an endpoint like "http://127.0.0.1:2379", got "${text}"`);
+  }
+  parseHostPort(match[1] ?? '');
+}
+
+/** `host:port[,host:port...][/chroot]`, ZooKeeper's connection string. */
+function checkConnect(text: string): void {
+  const slash = text.indexOf('/');
+  const hosts = slash === -1 ? text : text.slice(0, slash);
+  for (const host of hosts.split(',')) parseHostPort(host);
+  const chroot = slash === -1 ? '' : text.slice(slash);
+  if (chroot !== '' && !/^(\/[^/\s]+)+$/.test(chroot)) {
+    throw new LockdError('BAD_ADDRESS', `invalid chroot "${chroot}": expected a path like "/apps/lockd"`);
+  }
+}
+
+/** Runs `check` on a read value, reporting its LockdError at the value; undefined when bad. */
+function checked(
+  reader: ConfigReader,
+  entry: Entry | undefined,
+  value: string | undefined,
+  check: (text: string) => void,
+): string | undefined {
+  if (entry === undefined || value === undefined) return undefined;
+  try {
+    check(value);
+    return value;
+  } catch (err) {
+    if (!(err instanceof LockdError)) throw err;
+    reader.reportValue(entry, err.message);
+    return undefined;
+  }
+}
+
+/** Reports, at the key that is set, a pair of keys of which only one is set. */
+function bothOrNeither(reader: ConfigReader, fields: Map<string, Entry>, a: string, b: string, prefix: string): void {
+  const setA = fields.get(a)?.value !== undefined;
+  const setB = fields.get(b)?.value !== undefined;
+  const lone = setA === setB ? undefined : fields.get(setA ? a : b);
+  if (lone) reader.report(lone.key, `${prefix}set both ${a} and ${b}, or neither`);
+}
+
+/** A non-empty string; null when it was present but bad (already reported). */
+function nonEmpty(reader: ConfigReader, entry: Entry | undefined): string | null | undefined {
+  if (entry?.value === undefined) return undefined;
+  const value = reader.string(entry);
+  if (value === '') reader.reportValue(entry, 'must not be empty');
+  return value === undefined || value === '' ? null : value;
+}

@@ -1,0 +1,11 @@
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * Why `name` cannot be a cluster or job name, or undefined when it can. These names become
+ * segments of backend key paths (`lockd/<cluster>/lock/<job>`), so `/`, spaces and a leading
+ * `.` or `-` are refused. Never throws.
+ */
+export function segmentProblem(kind: 'cluster' | 'job', name: string): string | undefined {
+  if (SEGMENT.test(name)) return undefined;
+  return `invalid ${kind} name "${name}": use letters, digits, "_", "." and "-", starting with a letter or digit`;
+}

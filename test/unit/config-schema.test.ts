@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseHostPort } from '../../src/config/host-port.js';
+import { parseConfig } from '../../src/config/load.js';
+import { closest } from '../../src/config/suggest.js';
+import { ConfigError, LockdError } from '../../src/errors.js';
+
+/** `LINE:COL: message` for each problem `text` has, or [] when it parses. */
+function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, 'c.yaml', env);
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems.map((p) => `${p.line}:${p.col}: ${p.message}`);
+  }
+}
+
+const lines = (...rows: string[]): string => `${rows.join('\n')}\n`;
+const JOB = ['jobs:', '  j:', '    schedule: "@daily"'];
+
+describe('backend', () => {
+  it('reads an etcd backend; username, password and tls are optional', () => {
+    const config = parseConfig(lines('backend:', '  type: etcd', '  endpoints: [http://127.0.0.1:2379]'), 'c.yaml', {});
+    assert.deepEqual(config.backend, { type: 'etcd', endpoints: ['http://127.0.0.1:2379'] });
+  });
+
+  it('reads a ZooKeeper backend with a chroot and digest auth', () => {
+    const text = lines(
+      'backend:',
+      '  type: zookeeper',
+      '  connect: zk-1:2181,zk-2:2181,10.0.0.3:2181/apps/lockd',
+      '  auth: { credentials: "lockd:${ZK_PASSWORD}" }',
+    );
+    assert.deepEqual(parseConfig(text, 'c.yaml', { ZK_PASSWORD: 'pw' }).backend, {
+      type: 'zookeeper',
+      connect: 'zk-1:2181,zk-2:2181,10.0.0.3:2181/apps/lockd',
+      auth: { scheme: 'digest', credentials: 'lockd:pw' },
+    });
+  });
+
+  it('keeps an embedded path as written', () => {
+    const config = parseConfig(lines('backend: { type: embedded, path: ../state/lockd.db }'), 'c.yaml', {});
+    assert.deepEqual(config.backend, { type: 'embedded', path: '../state/lockd.db' });
+    assert.deepEqual(parseConfig('backend: { type: embedded }', 'c.yaml', {}).backend, {
+      type: 'embedded',
+      path: './lockd.db',
+    });
+  });
+
+  it('reports every problem of an etcd backend', () => {
+    const text = lines(
+      'backend:',
+      '  type: etcd',
+      '  endpoints: [127.0.0.1:2379, "http://x:99999", "http://[::1]:2379", ~]',
+      '  password: p',
+      '  tls: { cert: c.pem }',
+      '  path: x.db',
+    );
+    assert.deepEqual(problems(text), [
+      '3:15: expected an endpoint like "http://127.0.0.1:2379", got "127.0.0.1:2379"',
+      '3:31: invalid address "x:99999": invalid port "99999" (expected 1-65535)',
+      '3:70: empty list item',
+      '4:3: set both username and password, or neither',
+      '5:10: tls: set both cert and key, or neither',
+      '6:3: unknown key "path"',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: etcd', '  endpoints: []')), ['3:14: expected at least one endpoint']);
+  });
+
+  it('reports a missing or unknown type, and missing required keys at the backend key', () => {
+    assert.deepEqual(problems(lines('backend:', '  path: x.db')), ['1:1: backend: missing required key "type"']);
+    assert.deepEqual(problems(lines('backend:', '  type: consul', '  address: x')), [
+      '2:9: expected one of embedded, etcd, zookeeper, got "consul"',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: zookeeper', '  endpoint: x')), [
+      '1:1: backend: missing required key "connect"',
+      '3:3: unknown key "endpoint"',
+    ]);
+    assert.deepEqual(problems('backend: etcd'), ['1:10: expected a mapping, got "etcd"']);
+  });
+
+  it('checks a ZooKeeper connection string and credentials', () => {
+    const zk = (connect: string, auth = ''): string[] =>
+      problems(lines('backend:', '  type: zookeeper', `  connect: "${connect}"`, auth));
+    assert.deepEqual(zk('zk1:2181,zk2'), ['3:12: invalid address "zk2": missing ":port"']);
+    assert.deepEqual(zk('zk1:2181/apps/'), ['3:12: invalid chroot "/apps/": expected a path like "/apps/lockd"']);
+    assert.deepEqual(zk('zk1:2181', '  auth: { scheme: sasl, credentials: nouser }'), [
+      '4:19: expected one of digest, got "sasl"',
+      '4:38: expected credentials like "user:password"',
+    ]);
+  });
+});
+
+describe('http', () => {
+  it('accepts host:port, bracketed IPv6 and port 0', () => {
+    for (const listen of ['127.0.0.1:9464', 'metrics.local:80', '[::1]:9464', '0.0.0.0:0']) {
+      assert.deepEqual(parseConfig(`http: { listen: "${listen}" }`, 'c.yaml', {}).http, { listen });
+    }
+  });
+
+  it('reports a bad or missing listen address', () => {
+    assert.deepEqual(problems('http: { listen: localhost }'), ['1:17: invalid address "localhost": missing ":port"']);
+    assert.deepEqual(problems('http: { listen: "::1:9464" }'), [
+      '1:17: invalid address "::1:9464": invalid host "::1" (write IPv6 addresses in brackets, e.g. "[::1]:2379")',
+    ]);
+    assert.deepEqual(problems('http: {}'), ['1:1: http: missing required key "listen"']);
+  });
+});
+
+describe('top level', () => {
+  it('checks the cluster name, node and leader ttl bounds', () => {
+    const text = lines('cluster: "lockd/prod"', 'node: ""', 'leader:', '  ttl: 1s', 'shutdown_grace: -1s');
+    assert.deepEqual(problems(text), [
+      '1:10: invalid cluster name "lockd/prod": use letters, digits, "_", "." and "-", starting with a letter or digit',
+      '2:7: must not be empty',
+      '4:8: must be at least 2s, got 1s',
+      '5:17: invalid duration "-1s": durations cannot be negative',
+    ]);
+    assert.deepEqual(problems(lines('leader:', '  ttl: 6m')), ['2:8: must be at most 5m, got 6m']);
+  });
+
+  it('suggests the intended key for a typo, in any spelling', () => {
+    assert.deepEqual(problems(lines('shutdownGrace: 5s', 'leader:', '  tll: 5s', 'job: {}')), [
+      '1:1: unknown key "shutdownGrace"; did you mean "shutdown_grace"?',
+      '3:3: unknown key "tll"; did you mean "ttl"?',
+      '4:1: unknown key "job"; did you mean "jobs"?',
+    ]);
+  });
+
+  it('refuses a file that is not a mapping, and jobs that are not a mapping', () => {
+    assert.deepEqual(problems('- a\n- b\n'), ['1:1: expected a mapping, got a list']);
+    assert.deepEqual(problems('jobs:\n  - a\n'), ['2:3: expected a mapping, got a list']);
+  });
+});
+
+describe('jobs', () => {
+  it('checks job names, values and bounds', () => {
+    const text = lines(
+      'jobs:',
+      '  "nightly report":',
+      '    schedule: "@daily"',
+      '    command: ["", x]',
+      '    overlap: sometimes',
+      '    misfire: run_twice',
+      '    deadline: 0s',
+      '    retries: 101',
+      '    history: 1.5',
+      '    cwd: ""',
+      '    env: { 1X: a, LOCKD_JOB: b, OK: [1], PATH_EXTRA: "${EXTRA}" }',
+    );
+    assert.deepEqual(problems(text), [
+      '2:3: invalid job name "nightly report": use letters, digits, "_", "." and "-", starting with a letter or digit',
+      '4:15: the program name must not be empty',
+      '5:14: expected one of skip, queue, allow, got "sometimes"',
+      '6:14: expected one of skip, run_once, run_all, got "run_twice"',
+      '7:15: must be at least 1ms, got 0s',
+      '8:14: must be between 0 and 100, got 101',
+      '9:14: expected an integer, got 1.5',
+      '10:10: must not be empty',
+      '11:12: invalid environment variable name "1X"',
+      '11:19: LOCKD_JOB is set by lockd for every run',
+      '11:37: expected a string, got a list',
+      '11:54: environment variable EXTRA is not set',
+    ]);
+  });
+
+  it('reports missing keys at the job name, and treats an empty value as absent', () => {
+    assert.deepEqual(problems(lines('jobs:', '  j:')), [
+      '2:3: job "j": missing required key "schedule"',
+      '2:3: job "j": one of run or command is required',
+    ]);
+    assert.deepEqual(problems(lines('jobs:', '  j:', '    schedule:', '    run: x')), [
+      '2:3: job "j": missing required key "schedule"',
+    ]);
+    assert.deepEqual(problems(lines('http:', '  listen:')), ['1:1: http: missing required key "listen"']);
+    const config = parseConfig(lines(...JOB, '    run: x', '    timeout:', '    env: { INHERITED: }'), 'c.yaml', {});
+    assert.equal(config.jobs[0]?.timeoutMs, undefined);
+    assert.deepEqual(config.jobs[0]?.env, {});
+  });
+
+  it('reads scalars in command and env as spelled, and integers from the environment', () => {
+    const text = lines(...JOB, '    command: [sleep, 5, 1.50, true]', '    retries: ${RETRIES:-3}', '    history: "${KEEP}"');
+    const config = parseConfig(text, 'c.yaml', { KEEP: '7' });
+    assert.deepEqual(config.jobs[0]?.command, ['sleep', '5', '1.50', 'true']);
+    assert.equal(config.jobs[0]?.retries, 3);
+    assert.equal(config.jobs[0]?.history, 7);
+    assert.deepEqual(problems(lines(...JOB, '    run: x', '    retries: "3"')), ['5:14: expected an integer, got "3"']);
+    assert.deepEqual(problems(lines(...JOB, '    run: x', '    retries: ${N}'), { N: 'many' }), [
+      '5:14: expected an integer, got "${N}"',
+    ]);
+  });
+
+  it('accepts a bare 0 as a duration, as Go does', () => {
+    assert.equal(parseConfig(lines(...JOB, '    run: x', '    jitter: 0'), 'c.yaml', {}).jobs[0]?.jitterMs, 0);
+  });
+
+  it('follows aliases and refuses merge keys and unknown tags', () => {
+    const text = lines(
+      'jobs:',
+      '  a:',
+      '    schedule: &daily "@daily"',
+      '    run: x',
+      '    env: &common { REGION: eu }',
+      '  b:',
+      '    schedule: *daily',
+      '    run: y',
+      '    env: *common',
+    );
+    const config = parseConfig(text, 'c.yaml', {});
+    assert.deepEqual(
+      config.jobs.map((j) => [j.name, j.schedule, j.env]),
+      [
+        ['a', '@daily', { REGION: 'eu' }],
+        ['b', '@daily', { REGION: 'eu' }],
+      ],
+    );
+    assert.deepEqual(problems(lines('jobs:', '  a: &base', '    schedule: "@daily"', '    run: x', '  b:', '    <<: *base')), [
+      '5:3: job "b": missing required key "schedule"',
+      '5:3: job "b": one of run or command is required',
+      '6:5: merge keys ("<<") are not supported',
+    ]);
+    assert.deepEqual(problems(lines(...JOB, '    run: !secret x')), ['4:10: Unresolved tag: !secret']);
+  });
+});
+
+describe('parseHostPort', () => {
+  it('splits host and port', () => {
+    assert.deepEqual(parseHostPort('127.0.0.1:2379'), { host: '127.0.0.1', port: 2379 });
+    assert.deepEqual(parseHostPort('[fe80::1]:65535'), { host: 'fe80::1', port: 65535 });
+    assert.deepEqual(parseHostPort('etcd_1.svc:1'), { host: 'etcd_1.svc', port: 1 });
+    assert.deepEqual(parseHostPort('h:0', { allowPortZero: true }), { host: 'h', port: 0 });
+  });
+
+  it('refuses what is not host:port', () => {
+    for (const text of ['h', ':80', 'h:', 'h:0', 'h:65536', 'h:8o', 'h:-1', '[h]:80', 'a b:80', '-h:80', 'h/x:80']) {
+      assert.throws(
+        () => parseHostPort(text),
+        (err: unknown) => err instanceof LockdError && err.code === 'BAD_ADDRESS',
+        text,
+      );
+    }
+  });
+});
+
+describe('closest', () => {
+  it('suggests only likely typos', () => {
+    const keys = ['schedule', 'timeout', 'run', 'env', 'retry_backoff'];
+    assert.equal(closest('timout', keys), 'timeout');
+    assert.equal(closest('retryBackoff', keys), 'retry_backoff');
+    assert.equal(closest('SCHEDULE', keys), 'schedule');
+    assert.equal(closest('rn', keys), 'run');
+    assert.equal(closest('cmd', keys), undefined);
+    assert.equal(closest('colour', keys), undefined);
+  });
+});
