@@ -1,0 +1,227 @@
+import type { JobConfig } from '../config/types.js';
+import type { Lease } from '../election/backend.js';
+import { jobStateKey, runId, runKey, type JobState, type NotRunReason, type RunRecord } from './records.js';
+import type { BacklogPlan } from './misfire.js';
+import { RecordPruner } from './record-pruner.js';
+import type { SchedulerContext } from './scheduler-options.js';
+import { SerialGate } from './serial-gate.js';
+
+/** One slot being handled by this scheduler, from its overlap check to its last write. */
+export interface ActiveRun {
+  readonly runId: string;
+  readonly slot: number;
+  readonly manual: boolean;
+  /** Aborted by `killAll` (the child is killed) or, while `waiting`, by `stopScheduling`. */
+  readonly abort: AbortController;
+  /** `waiting`: in the local queue; `starting`: locking/recording; `running`: a child was started. */
+  phase: 'waiting' | 'starting' | 'running';
+  token?: bigint;
+  /** Epoch ms the first attempt was started. */
+  startedAt?: number;
+}
+
+/**
+ * The scheduler's memory of one job: its config, its runs in progress, its `jobs/<job>` state
+ * and the run records it knows of. Record writes of not-run slots and of job state go through
+ * here, always with `guardedPut` under the leader. Never throws from `recordNotRun`,
+ * `saveState` or `prune`: failures are logged (a failed guarded write means leadership is going,
+ * and the next leader's misfire scan records what this one could not).
+ */
+export class JobTracker {
+  job: JobConfig;
+  readonly active = new Set<ActiveRun>();
+  /** Serialises `overlap: queue` runs. */
+  readonly queue = new SerialGate();
+  /** Serialises the brief lock of `overlap: allow`. */
+  readonly lockGate = new SerialGate();
+  /** Newest scheduled slot handled (recorded in any way); manual runs do not move it. */
+  lastSlot: number | undefined;
+  lastRunId = '';
+  missedTotal = 0;
+  readonly #ctx: SchedulerContext;
+  #ready: Promise<void> = Promise.resolve();
+  #stateDirty = false;
+  #stateWrite: Promise<void> | undefined;
+  readonly #pruner: RecordPruner;
+
+  constructor(ctx: SchedulerContext, job: JobConfig) {
+    this.#ctx = ctx;
+    this.job = job;
+    this.#pruner = new RecordPruner(ctx, job.name);
+  }
+
+  get name(): string {
+    return this.job.name;
+  }
+
+  /**
+   * Reads `jobs/<job>` and merges it into memory (the newer `lastSlot`; its `missedTotal` added).
+   * Returns the stored state, or undefined when absent or unreadable (logged). Rejects only when the
+   * backend cannot be read.
+   */
+  load(): Promise<JobState | undefined> {
+    const loading = this.#ctx.backend.get(jobStateKey(this.name)).then((raw) => {
+      if (raw === undefined) return undefined;
+      let state: JobState;
+      try {
+        state = JSON.parse(raw) as JobState;
+      } catch (err) {
+        this.#ctx.logger.error({ err, job: this.name }, 'job state is not JSON; treating it as absent');
+        return undefined;
+      }
+      if (typeof state.lastSlot === 'number') this.lastSlot = Math.max(this.lastSlot ?? state.lastSlot, state.lastSlot);
+      if (!this.lastRunId && typeof state.lastRunId === 'string') this.lastRunId = state.lastRunId;
+      if (typeof state.missedTotal === 'number') this.missedTotal += state.missedTotal;
+      return state;
+    });
+    this.#ready = loading.then(
+      () => undefined,
+      () => undefined,
+    );
+    return loading;
+  }
+
+  /** Notes a slot as handled (its record exists); scheduled slots advance `lastSlot`. */
+  noteHandled(slot: number, manual: boolean): void {
+    this.lastRunId = runId(this.name, slot);
+    if (!manual) this.lastSlot = Math.max(this.lastSlot ?? slot, slot);
+    this.#pruner.note(slot);
+  }
+
+  /**
+   * Creates the record of a slot that did not run (`ifAbsent`, guarded by the leader), logs it at
+   * warn, counts and reports it, and saves job state. Returns false when a record already existed
+   * (handled by an earlier leader: left as is) or the write failed.
+   */
+  async recordNotRun(slot: number, outcome: 'skipped' | 'missed', reason: NotRunReason | string, manual = false): Promise<boolean> {
+    const id = runId(this.name, slot);
+    const record: RunRecord = {
+      job: this.name,
+      slot,
+      runId: id,
+      scheduledAt: new Date(slot).toISOString(),
+      ...(manual ? { manual: true } : {}),
+      node: this.#ctx.node,
+      leaderToken: this.#ctx.leader.token.toString(),
+      outcome,
+      reason,
+      attempt: 0,
+    };
+    this.#ctx.logger.warn({ job: this.name, run_id: id, outcome, reason }, `slot ${outcome}: ${reason}`);
+    let created = false;
+    let existed = false;
+    try {
+      created = await this.#ctx.backend.guardedPut(this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true });
+      existed = !created;
+      if (existed) this.#ctx.logger.info({ job: this.name, run_id: id }, 'slot already recorded by an earlier leader; left as is');
+    } catch (err) {
+      this.#ctx.logger.error({ err, job: this.name, run_id: id }, `could not record ${outcome} slot`);
+    }
+    if (created) this.noteHandled(slot, manual);
+    // Not run here, recorded or not; a slot an earlier leader handled is its to count.
+    if (!existed) this.countNotRun(outcome, reason, 1);
+    await this.saveState();
+    if (created) this.prune();
+    return created;
+  }
+
+  /** Counts `n` slots not run (metrics hook per slot; `missedTotal` for missed ones). */
+  countNotRun(outcome: 'skipped' | 'missed', reason: string, n: number): void {
+    for (let i = 0; i < n; i++) this.#ctx.emit(outcome === 'missed' ? 'slotMissed' : 'slotSkipped', this.name, reason);
+    if (outcome === 'missed') this.missedTotal += n;
+  }
+
+  /**
+   * Records a backlog's missed slots (see `planBacklog` for the caps): one record per slot in
+   * `plan.missed`, counting every slot of `plan.missedCount` except those found already recorded,
+   * then saves job state with `lastSlot` at the newest missed slot. Stops writing at the first
+   * failure (leadership is going).
+   */
+  async recordBacklog(plan: BacklogPlan): Promise<void> {
+    if (plan.missedCount === 0) return;
+    const id0 = plan.missed[0] === undefined ? '' : runId(this.name, plan.missed[0]);
+    this.#ctx.logger.warn(
+      { job: this.name, reason: plan.reason, missed: plan.missedCount, recorded: plan.missed.length, first_run_id: id0, truncated: plan.truncated },
+      `${plan.missedCount} slots missed: ${plan.reason}`,
+    );
+    let existing = 0;
+    for (const slot of plan.missed) {
+      const record: RunRecord = {
+        job: this.name,
+        slot,
+        runId: runId(this.name, slot),
+        scheduledAt: new Date(slot).toISOString(),
+        node: this.#ctx.node,
+        leaderToken: this.#ctx.leader.token.toString(),
+        outcome: 'missed',
+        reason: plan.reason,
+        attempt: 0,
+      };
+      try {
+        const created = await this.#ctx.backend.guardedPut(this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true });
+        if (created) this.noteHandled(slot, false);
+        else existing += 1;
+      } catch (err) {
+        this.#ctx.logger.error({ err, job: this.name }, 'could not record missed slots; the next leader will');
+        return;
+      }
+    }
+    this.countNotRun('missed', plan.reason, plan.missedCount - existing);
+    const newestMissed = plan.missed[plan.missed.length - 1];
+    if (newestMissed !== undefined) this.lastSlot = Math.max(this.lastSlot ?? newestMissed, newestMissed);
+    await this.saveState();
+    this.prune();
+  }
+
+  /**
+   * Writes `jobs/<job>` from memory, guarded by the leader. Calls made while a write is in flight
+   * are coalesced into one more write, so the stored state never goes backwards.
+   */
+  saveState(): Promise<void> {
+    this.#stateDirty = true;
+    this.#stateWrite ??= this.#flushState().finally(() => {
+      this.#stateWrite = undefined;
+    });
+    return this.#stateWrite;
+  }
+
+  async #flushState(): Promise<void> {
+    await this.#ready;
+    while (this.#stateDirty) {
+      this.#stateDirty = false;
+      if (this.lastSlot === undefined) return;
+      const state: JobState = {
+        lastSlot: this.lastSlot,
+        lastRunId: this.lastRunId,
+        missedTotal: this.missedTotal,
+        updatedAt: new Date(this.#ctx.clock.now()).toISOString(),
+      };
+      try {
+        await this.#ctx.backend.guardedPut(this.#ctx.leader, jobStateKey(this.name), JSON.stringify(state));
+      } catch (err) {
+        this.#ctx.logger.warn({ err, job: this.name }, 'could not save job state');
+        return;
+      }
+    }
+  }
+
+  /** Prunes `runs/<job>/` to `history` in the background (see `RecordPruner`). */
+  prune(): void {
+    this.#pruner.prune(this.job.history, () => new Set([...this.active].map((r) => r.slot)), this.#stateWrite);
+  }
+
+  /** True while a prune is in progress. */
+  get pruning(): boolean {
+    return this.#pruner.active;
+  }
+
+  /** Resolves when no prune is in progress (for tests and shutdown). */
+  pruned(): Promise<void> {
+    return this.#pruner.settled();
+  }
+
+  /** Writes a run record update with `guards` (not `ifAbsent`). Throws like `guardedPut`. */
+  async putRecord(guards: Lease | Lease[], record: RunRecord): Promise<void> {
+    await this.#ctx.backend.guardedPut(guards, runKey(record.job, record.slot), JSON.stringify(record));
+  }
+}

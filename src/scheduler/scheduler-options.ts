@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { JobConfig } from '../config/types.js';
+import type { Backend, Lease } from '../election/backend.js';
+import type { JobRunner } from '../runner/types.js';
+import type { RunOutcome } from './records.js';
+
+/**
+ * Metrics hooks, all optional. Called synchronously at the matching points; a hook that throws is
+ * logged and otherwise ignored, so metrics can never stop a run.
+ */
+export interface SchedulerEvents {
+  /** The first attempt's child exists; `startDelayMs` = child start - slot. Once per run. */
+  runStarted?(job: string, runId: string, startDelayMs: number): void;
+  /** A run that started ended with its final outcome; `durationMs` spans all attempts. */
+  runFinished?(job: string, outcome: RunOutcome, durationMs: number): void;
+  /** A slot was counted missed (once per slot, also for backlog slots beyond the record cap). */
+  slotMissed?(job: string, reason: string): void;
+  /** A slot was recorded skipped. */
+  slotSkipped?(job: string, reason: string): void;
+  /** The job lock was acquired after `waitMs`; `contended` = it was not free at once. */
+  lockAcquired?(job: string, waitMs: number, contended: boolean): void;
+  /** The job lock was released after being held `heldMs`. */
+  lockReleased?(job: string, heldMs: number): void;
+}
+
+/** What the daemon hands the scheduler for one term of leadership. */
+export interface SchedulerOptions {
+  backend: Backend;
+  /** This term's leadership; every record write is guarded by it. */
+  leader: Lease;
+  /**
+   * Aborts on leadership *loss* only, not on a deliberate resignation; running children are bound
+   * to it (with their job lock), so they can drain under their locks after a resign. Default:
+   * `leader.signal`.
+   */
+  leadershipSignal?: AbortSignal;
+  jobs: JobConfig[];
+  cluster: string;
+  node: string;
+  clock: Clock;
+  logger: Logger;
+  runner: JobRunner;
+  events?: SchedulerEvents;
+  /** Source of jitter, in [0, 1); default `Math.random`. */
+  random?: () => number;
+}
+
+/** What the scheduler's parts share (internal). */
+export interface SchedulerContext {
+  backend: Backend;
+  leader: Lease;
+  /** See `SchedulerOptions.leadershipSignal`; always set here. */
+  leadershipSignal: AbortSignal;
+  cluster: string;
+  node: string;
+  clock: Clock;
+  /** The scheduler's child logger (`component: 'scheduler'`). */
+  logger: Logger;
+  runner: JobRunner;
+  /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
+  emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
+}
+
+/** Builds the shared context from the options. */
+export function createContext(opts: SchedulerOptions): SchedulerContext {
+  const logger = opts.logger.child({ component: 'scheduler' });
+  const events = opts.events ?? {};
+  return {
+    backend: opts.backend,
+    leader: opts.leader,
+    leadershipSignal: opts.leadershipSignal ?? opts.leader.signal,
+    cluster: opts.cluster,
+    node: opts.node,
+    clock: opts.clock,
+    logger,
+    runner: opts.runner,
+    emit(name, ...args) {
+      const hook = events[name] as ((...a: unknown[]) => void) | undefined;
+      if (!hook) return;
+      try {
+        hook.apply(events, args);
+      } catch (err) {
+        logger.error({ err, hook: name }, 'scheduler event hook threw');
+      }
+    },
+  };
+}

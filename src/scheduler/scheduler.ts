@@ -1,0 +1,265 @@
+import type { JobConfig } from '../config/types.js';
+import type { FencingToken } from '../election/backend.js';
+import { LeadershipLostError, UsageError } from '../errors.js';
+import { raceAbort } from './abortable.js';
+import { nextSlot } from './cron-slots.js';
+import { schedulingStopped } from './job-lock.js';
+import { JobTracker } from './job-tracker.js';
+import { planBacklog } from './misfire.js';
+import { runSlot, type SlotRequest } from './run-slot.js';
+import { createContext, type SchedulerContext, type SchedulerOptions } from './scheduler-options.js';
+import type { SlotEntry } from './slot-queue.js';
+import { SlotTimer } from './slot-timer.js';
+
+export { nextSlots } from './cron-slots.js';
+export { MAX_TIMER_MS } from './slot-timer.js';
+export type { SchedulerEvents, SchedulerOptions } from './scheduler-options.js';
+
+/** A run with a started child, as `running()` reports it. */
+export interface RunningRun {
+  job: string;
+  runId: string;
+  token: FencingToken;
+  /** Epoch ms the first attempt started. */
+  startedAt: number;
+}
+
+/**
+ * Schedules the jobs for one term of leadership (DESIGN §1, §4): one timer for the earliest due
+ * slot across all jobs, misfire handling on `start()`, overlap policy and fenced run records per
+ * slot. It speaks only the Backend contract and a `JobRunner`. Leadership loss is the daemon's to
+ * act on (`stopScheduling()` + `killAll()`); as a backstop the scheduler stops scheduling by itself
+ * when the leader lease's signal aborts, and it never starts a child without checking the leader
+ * and job lock synchronously first. One instance serves one leader lease: after loss, build a new
+ * one for the next term.
+ */
+export class Scheduler {
+  readonly #ctx: SchedulerContext;
+  readonly #trackers = new Map<string, JobTracker>();
+  #jobs: Map<string, JobConfig>;
+  readonly #timer: SlotTimer;
+  readonly #inflight = new Set<Promise<void>>();
+  #started = false;
+  #stopped = false;
+
+  constructor(opts: SchedulerOptions) {
+    this.#ctx = createContext(opts);
+    this.#timer = new SlotTimer({
+      clock: opts.clock,
+      random: opts.random ?? Math.random,
+      logger: this.#ctx.logger,
+      onDue: (entry, now) => this.#onDue(entry, now),
+    });
+    this.#jobs = new Map(opts.jobs.map((j) => [j.name, j]));
+    opts.leader.signal.addEventListener('abort', () => this.stopScheduling(), { once: true });
+  }
+
+  /**
+   * Handles the slots missed since each job's `jobs/<job>.lastSlot` by its misfire policy (see
+   * `planBacklog`: missed records written, runs dispatched oldest first, one after another), writes
+   * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
+   * slots), then arms the timer. Rejects, arming nothing, when job state cannot be read, `signal`
+   * aborts, or the leader lease is already invalid (`LeadershipLostError`); calling it twice throws
+   * `UsageError`.
+   */
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts.signal?.throwIfAborted();
+    if (this.#started) throw new UsageError('Scheduler.start() was already called');
+    if (!this.#ctx.leader.isValid()) throw new LeadershipLostError('not starting to schedule: the leader lease is no longer valid');
+    this.#started = true;
+    const now = this.#ctx.clock.now();
+    const trackers = [...this.#jobs.values()].map((job) => this.#tracker(job));
+    const states = await Promise.all(trackers.map((t) => t.load()));
+    opts.signal?.throwIfAborted();
+    await Promise.all(
+      trackers.map((t, i) => {
+        const state = states[i];
+        return state ? this.#backlog(t, state.lastSlot, now, 'no_leader') : this.#baseline(t, now);
+      }),
+    );
+    opts.signal?.throwIfAborted();
+    if (this.#stopped) return;
+    for (const t of trackers) this.#timer.schedule(t.job, Math.max(now, t.lastSlot ?? now));
+    this.#timer.arm();
+    this.#ctx.logger.info({ jobs: trackers.length }, 'scheduling started');
+  }
+
+  /**
+   * Replaces the job set (SIGHUP). Running runs continue with the config they started with;
+   * removed jobs get no new slots; new jobs start from now (no backlog). A job whose schedule,
+   * time zone and jitter are unchanged keeps its pending slot.
+   */
+  setJobs(jobs: JobConfig[]): void {
+    const now = this.#ctx.clock.now();
+    const before = this.#jobs;
+    this.#jobs = new Map(jobs.map((j) => [j.name, j]));
+    const pending = new Map(this.#timer.drain().map((e) => [e.job, e]));
+    for (const job of jobs) {
+      const known = this.#trackers.has(job.name);
+      const t = this.#tracker(job);
+      t.job = job;
+      if (!this.#started) continue;
+      if (!known) this.#adopt(t, now);
+      const prev = before.get(job.name);
+      const entry = pending.get(job.name);
+      if (entry && prev && prev.schedule === job.schedule && prev.timezone === job.timezone && prev.jitterMs === job.jitterMs) {
+        this.#timer.keep(entry);
+      } else {
+        this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+      }
+    }
+    const removed = [...before.keys()].filter((name) => !this.#jobs.has(name));
+    this.#ctx.logger.info({ jobs: jobs.length, removed }, 'job set replaced');
+    if (this.#started) this.#timer.arm();
+  }
+
+  /**
+   * Runs `job` now as a manual run (slot = now ms, `manual: true`), through the same path and
+   * overlap policy as a scheduled slot. Resolves with the run id once its record is written, or
+   * null when it was not run (the reason is logged, and recorded when it was skipped or missed).
+   * Throws `UsageError` for a job not in the current set; rejects with `signal.reason` if `signal`
+   * aborts first (the run itself goes on).
+   */
+  async trigger(job: string, opts: { signal?: AbortSignal } = {}): Promise<string | null> {
+    opts.signal?.throwIfAborted();
+    const t = this.#jobs.has(job) ? this.#trackers.get(job) : undefined;
+    if (!t) throw new UsageError(`unknown job ${JSON.stringify(job)}`);
+    if (!this.#started || this.#stopped) {
+      this.#ctx.logger.warn({ job }, 'manual run refused: not scheduling');
+      return null;
+    }
+    const recorded = new Promise<string | null>((resolve) => {
+      this.#dispatch(t, { slot: this.#ctx.clock.now(), manual: true, onRecorded: resolve });
+    });
+    return opts.signal ? raceAbort(recorded, opts.signal) : recorded;
+  }
+
+  /**
+   * No new slots from now on: the timer is cancelled, and slots still waiting in a local `queue`
+   * line give up unrecorded (the next leader's misfire scan sees them). Runs that have started
+   * continue. Idempotent.
+   */
+  stopScheduling(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#timer.stop();
+    for (const t of this.#trackers.values()) {
+      for (const run of t.active) if (run.phase === 'waiting') run.abort.abort(schedulingStopped());
+    }
+    this.#ctx.logger.info('scheduling stopped');
+  }
+
+  /**
+   * Resolves when no slot is being handled (runs, their record writes and record pruning).
+   * Rejects with `signal.reason` when `signal` aborts first.
+   */
+  async idle(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts.signal?.throwIfAborted();
+    const trackers = (): JobTracker[] => [...this.#trackers.values()];
+    for (;;) {
+      const all = Promise.allSettled([...this.#inflight, ...trackers().map((t) => t.pruned())]);
+      await (opts.signal ? raceAbort(all, opts.signal) : all);
+      if (this.#inflight.size === 0 && !trackers().some((t) => t.pruning)) return;
+    }
+  }
+
+  /**
+   * Aborts every slot in progress with `reason` (the runner kills started children; slots not yet
+   * started are recorded missed) and resolves when all have ended. Does not stop scheduling.
+   */
+  async killAll(reason: Error): Promise<void> {
+    for (const t of this.#trackers.values()) for (const run of t.active) run.abort.abort(reason);
+    await this.idle();
+  }
+
+  /** Runs whose child has been started and that have not ended. */
+  running(): RunningRun[] {
+    const out: RunningRun[] = [];
+    for (const t of this.#trackers.values()) {
+      for (const r of t.active) {
+        if (r.phase === 'running' && r.token !== undefined && r.startedAt !== undefined) {
+          out.push({ job: t.name, runId: r.runId, token: r.token, startedAt: r.startedAt });
+        }
+      }
+    }
+    return out;
+  }
+
+  #tracker(job: JobConfig): JobTracker {
+    let t = this.#trackers.get(job.name);
+    if (!t) {
+      t = new JobTracker(this.#ctx, job);
+      this.#trackers.set(job.name, t);
+    }
+    return t;
+  }
+
+  /** A job added by `setJobs`: keep its stored counters, but no backlog. */
+  #adopt(t: JobTracker, now: number): void {
+    this.#track(
+      t.load().then(
+        (state) => (state ? undefined : this.#baseline(t, now)),
+        (err: unknown) => this.#ctx.logger.warn({ err, job: t.name }, 'could not read state of a new job'),
+      ),
+    );
+  }
+
+  async #baseline(t: JobTracker, now: number): Promise<void> {
+    t.lastSlot ??= now;
+    await t.saveState();
+  }
+
+  /**
+   * Slots in (afterMs, now] by misfire policy. With `deadline` (several slots due at once while
+   * leading: a pause, a wall-clock step) the slots were late, not unscheduled, so misfire `skip`
+   * acts like `run_once`: the newest runs if within its deadline, as a single late slot would.
+   */
+  async #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline'): Promise<void> {
+    const job = staleReason === 'deadline' && t.job.misfire === 'skip' ? { ...t.job, misfire: 'run_once' as const } : t.job;
+    let plan;
+    try {
+      plan = planBacklog(job, afterMs, now, staleReason);
+    } catch (err) {
+      this.#ctx.logger.error({ err, job: t.name }, 'cannot enumerate slots');
+      return;
+    }
+    if (plan.truncated) {
+      this.#ctx.logger.warn({ job: t.name, enumerated: plan.missedCount + plan.run.length }, 'backlog larger than the enumeration cap; older slots are neither recorded nor counted');
+    }
+    await t.recordBacklog(plan);
+    const slots = plan.run;
+    if (slots.length === 0) return;
+    this.#track(
+      (async () => {
+        for (const slot of slots) {
+          if (this.#stopped) return;
+          await runSlot(this.#ctx, t, { slot, manual: false });
+        }
+      })(),
+    );
+  }
+
+  #onDue(e: SlotEntry, now: number): void {
+    const t = this.#trackers.get(e.job);
+    if (!t) return;
+    let following: number | undefined;
+    try {
+      following = nextSlot(t.job, e.slot);
+    } catch {
+      following = undefined;
+    }
+    if (following !== undefined && following <= now) this.#track(this.#backlog(t, e.slot - 1, now, 'deadline'));
+    else this.#dispatch(t, { slot: e.slot, manual: false });
+    this.#timer.schedule(t.job, now);
+  }
+
+  #dispatch(t: JobTracker, req: SlotRequest): void {
+    this.#track(runSlot(this.#ctx, t, req));
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => this.#ctx.logger.error({ err }, 'scheduler task failed'));
+    this.#inflight.add(tracked);
+    void tracked.finally(() => this.#inflight.delete(tracked));
+  }
+}
