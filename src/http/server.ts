@@ -6,6 +6,7 @@ import type { LockdConfig } from '../config/types.js';
 import type { LockdMetrics } from '../observe/metrics.js';
 import { collectStatus } from '../observe/status-snapshot.js';
 import { LockdError } from '../errors.js';
+import { parseHostPort } from '../config/host-port.js';
 
 export interface HttpServer {
   /** The bound port (useful with `listen: 127.0.0.1:0`). */
@@ -31,7 +32,7 @@ export interface HttpServerOptions {
  * status snapshot carries neither). Fails with `LockdError('HTTP_LISTEN')` if it cannot bind.
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
-  const { host, port } = splitListen(opts.listen);
+  const { host, port } = parseHostPort(opts.listen, { allowPortZero: true });
   const server = http.createServer((req, res) => {
     void route(req.url ?? '/', opts)
       .then(({ status, type, body }) => {
@@ -81,11 +82,4 @@ async function route(url: string, opts: HttpServerOptions): Promise<{ status: nu
 
 function text(status: number, body: string): { status: number; type: string; body: string } {
   return { status, type: 'text/plain; charset=utf-8', body: `${body}\n` };
-}
-
-/** Splits `host:port` (IPv6 as `[::1]:9464`). */
-export function splitListen(listen: string): { host: string; port: number } {
-  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
-  if (match === null) throw new LockdError('HTTP_LISTEN', `bad http.listen "${listen}": expected host:port`);
-  return { host: match[1] ?? '127.0.0.1', port: Number(match[2]) };
 }

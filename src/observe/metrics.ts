@@ -61,17 +61,17 @@ export class LockdMetrics {
     registers: [this.registry],
   });
   private health: () => BackendHealth = () => ({ up: false, reason: 'no backend' });
-  readonly backendUp = new Gauge({
+  readonly backendUp: Gauge = new Gauge({
     name: 'lockd_backend_up',
     help: '1 while the backend session is valid',
     registers: [this.registry],
-    collect: () => this.backendUp.set(this.health().up ? 1 : 0),
+    collect: (): void => this.backendUp.set(this.health().up ? 1 : 0),
   });
-  readonly leaseRemaining = new Gauge({
+  readonly leaseRemaining: Gauge = new Gauge({
     name: 'lockd_lease_remaining_seconds',
     help: 'Seconds until the session self-fences unless renewed',
     registers: [this.registry],
-    collect: () => this.leaseRemaining.set(Math.max(0, (this.health().sessionRemainingMs ?? 0) / 1000)),
+    collect: (): void => this.leaseRemaining.set(Math.max(0, (this.health().sessionRemainingMs ?? 0) / 1000)),
   });
 
   constructor(opts: { processMetrics?: boolean } = {}) {

@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEtcd } from '../test/helpers/etcd-server.js';
+import { startZooKeeper } from '../test/helpers/zookeeper-server.js';
+import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
+import { lockLatency, rawEtcd, rawSqlite, rawZooKeeper, type LatencyRow } from './lock-latency.js';
+import { failover, startDelay, type FailoverRow } from './failover.js';
+import { markdownTable, ms, percentile } from './stats.js';
+
+/**
+ * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
+ * machine (raw backend operation, bare spawn), since these machines are shared and noisy.
+ */
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
+const TTL_S = 3;
+
+const etcd = await startEtcd();
+const zk = await startZooKeeper();
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-'));
+const targets: ProcessBackendTarget[] = [
+  { name: 'embedded', setup: async () => undefined, teardown: async () => undefined, backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}` },
+  { name: 'etcd', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: etcd\n  endpoints: [${etcd.endpoint}]` },
+  { name: 'zookeeper', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: zookeeper\n  connect: ${zk.connect}` },
+];
+try {
+  const latency: LatencyRow[] = [
+    await lockLatency('embedded', { type: 'embedded', path: path.join(scratch, 'latency.db') }, () => rawSqlite(path.join(scratch, 'raw.db'))),
+    await lockLatency('etcd', { type: 'etcd', endpoints: [etcd.endpoint] }, () => rawEtcd(etcd.endpoint)),
+    await lockLatency('zookeeper', { type: 'zookeeper', connect: zk.connect }, () => rawZooKeeper(zk.connect)),
+  ];
+  const failovers: FailoverRow[] = [];
+  for (const target of targets) failovers.push(await failover(target, TTL_S, TRIALS));
+  const delay = await startDelay(targets[0]!, 20);
+
+  const report = [
+    `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,
+    '',
+    '## Lock acquire + release (ms, 400 samples after 40 warm-up)',
+    '',
+    markdownTable(
+      ['backend', 'lockd p50', 'lockd p99', 'raw p50', 'raw p99', 'p50 ratio', 'baseline'],
+      latency.map((r) => [r.backend, ms(r.lockdP50), ms(r.lockdP99), ms(r.rawP50), ms(r.rawP99), `${(r.lockdP50 / r.rawP50).toFixed(2)}×`, r.rawWhat]),
+    ),
+    '',
+    `## Failover (ms, ${TRIALS} trials each, TTL ${TTL_S} s, two replicas live at every kill)`,
+    '',
+    markdownTable(
+      ['backend', 'crash p50', 'crash max', 'crash max − TTL', 'SIGTERM handoff p50', 'handoff max'],
+      failovers.map((r) => [
+        r.backend,
+        ms(percentile(r.crash, 50)),
+        ms(Math.max(...r.crash)),
+        ms(Math.max(...r.crash) - r.ttlMs),
+        ms(percentile(r.handoff, 50)),
+        ms(Math.max(...r.handoff)),
+      ]),
+    ),
+    '',
+    '## Job start delay (ms; slot → job shell running, vs bare spawn → shell running)',
+    '',
+    markdownTable(
+      ['what', 'p50', 'p99'],
+      [
+        ['lockd (embedded), 20 slots', ms(delay.lockdP50), ms(delay.lockdP99)],
+        ['bare child_process.spawn', ms(delay.spawnP50), ms(delay.spawnP99)],
+        ['difference', ms(delay.lockdP50 - delay.spawnP50), ms(delay.lockdP99 - delay.spawnP99)],
+      ],
+    ),
+    '',
+  ].join('\n');
+  process.stdout.write(report);
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/latest.md', report);
+} finally {
+  await Promise.all([etcd.stop(), zk.stop()]);
+  rmSync(scratch, { recursive: true, force: true });
+}
+process.exit(0);

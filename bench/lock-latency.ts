@@ -1,0 +1,100 @@
+import { pino } from 'pino';
+import Database from 'better-sqlite3';
+import { Etcd3 } from 'etcd3';
+import zookeeper from 'node-zookeeper-client';
+import type { BackendConfig } from '../src/config/types.js';
+import { createBackend } from '../src/election/create-backend.js';
+import { percentile, timeEach } from './stats.js';
+
+export interface LatencyRow {
+  backend: string;
+  lockdP50: number;
+  lockdP99: number;
+  rawP50: number;
+  rawP99: number;
+  rawWhat: string;
+}
+
+const N = 400;
+const WARMUP = 40;
+
+/** lockd's tryAcquire + release against a raw create-if-absent + delete on the same server. */
+export async function lockLatency(name: string, config: BackendConfig, raw: () => Promise<{ op: () => Promise<void>; close: () => Promise<void>; what: string }>): Promise<LatencyRow> {
+  const backend = await createBackend(config, { cluster: `bench${Date.now()}`, ttlMs: 10_000, logger: pino({ level: 'silent' }) });
+  const lockd = await timeEach(N, WARMUP, async () => {
+    const lease = await backend.tryAcquire('bench');
+    if (lease === null) throw new Error('bench lock unexpectedly held');
+    await lease.release();
+  });
+  await backend.close();
+  const baseline = await raw();
+  const rawSamples = await timeEach(N, WARMUP, baseline.op);
+  await baseline.close();
+  return {
+    backend: name,
+    lockdP50: percentile(lockd, 50),
+    lockdP99: percentile(lockd, 99),
+    rawP50: percentile(rawSamples, 50),
+    rawP99: percentile(rawSamples, 99),
+    rawWhat: baseline.what,
+  };
+}
+
+/** etcd: one txn "create_revision == 0 → put with lease", then delete, from one client. */
+export async function rawEtcd(endpoint: string) {
+  const client = new Etcd3({ hosts: endpoint });
+  const lease = client.lease(10);
+  const leaseId = await lease.grant();
+  const key = `bench-raw/${Date.now()}`;
+  return {
+    what: 'txn create-if-absent + delete (etcd3 client)',
+    op: async () => {
+      await client.if(key, 'Create', '==', 0).then(client.put(key).value('x').lease(leaseId)).commit();
+      await client.delete().key(key);
+    },
+    close: async () => {
+      await lease.revoke();
+      client.close();
+    },
+  };
+}
+
+/** ZooKeeper: ephemeral create + delete from one session. */
+export async function rawZooKeeper(connect: string) {
+  const client = zookeeper.createClient(connect, { sessionTimeout: 10_000 });
+  await new Promise<void>((resolve) => {
+    client.once('connected', () => resolve());
+    client.connect();
+  });
+  const path = `/bench-raw-${Date.now()}`;
+  const call = (fn: (cb: (err: unknown) => void) => void) =>
+    new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err as Error) : resolve())));
+  return {
+    what: 'ephemeral create + delete (node-zookeeper-client)',
+    op: async () => {
+      await call((cb) => client.create(path, Buffer.from('x'), zookeeper.CreateMode.EPHEMERAL, cb));
+      await call((cb) => client.remove(path, -1, cb));
+    },
+    close: async () => client.close(),
+  };
+}
+
+/** SQLite: insert + delete, each in its own BEGIN IMMEDIATE transaction, WAL mode. */
+export async function rawSqlite(file: string) {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec('CREATE TABLE IF NOT EXISTS bench_raw (name TEXT PRIMARY KEY, holder TEXT)');
+  const insert = db.transaction(() => db.prepare('INSERT INTO bench_raw (name, holder) VALUES (?, ?)').run('bench', 'me'));
+  const remove = db.transaction(() => db.prepare('DELETE FROM bench_raw WHERE name = ?').run('bench'));
+  return {
+    what: 'INSERT + DELETE in BEGIN IMMEDIATE transactions (better-sqlite3)',
+    op: async () => {
+      insert.immediate();
+      remove.immediate();
+    },
+    close: async () => {
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# `npm run bench`: installs the servers if needed, builds, and runs the benchmarks (not part of CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-servers.sh
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run --silent build
+node --import tsx bench/bench.ts
