@@ -1,15 +1,18 @@
 import type { Logger } from 'pino';
-import type { Backend } from './election/backend.js';
+import type { Backend, KeyValue } from './election/backend.js';
 
 /**
- * Requests from `lockd trigger` and `lockd resign`, which may run on any machine: they write a key
- * under `requests/`, the leader consumes it and answers under `requests/done/<id>`.
- * `requests/trigger/<job>` is one key per job, so a trigger issued twice before the leader picks it
- * up runs once.
+ * Requests from `lockd trigger` and `lockd resign`, which may run on any machine: each invocation
+ * writes a key of its own under `requests/`, the leader consumes it and answers under
+ * `requests/done/<id>`. Trigger requests for one job that are pending together are served by ONE
+ * run, and every one of them gets that run's id: a trigger issued twice quickly runs once.
  */
-export const triggerRequestKey = (job: string): string => `requests/trigger/${job}`;
-export const resignRequestKey = 'requests/resign';
-export const requestDoneKey = (id: string): string => `requests/done/${id}`;
+// Flat keys (one level below `requests/`, fields split by ':', which job names cannot contain),
+// since a ZooKeeper `list` sees direct children only.
+export const requestsPrefix = 'requests/';
+export const triggerRequestKey = (job: string, id: string): string => `requests/trigger:${job}:${id}`;
+export const resignRequestKey = (id: string): string => `requests/resign:${id}`;
+export const requestDoneKey = (id: string): string => `requests/done:${id}`;
 
 export interface RequestBody {
   id: string;
@@ -44,7 +47,7 @@ export class RequestInbox {
   ) {}
 
   start(): void {
-    this.unwatch = this.backend.watchPrefix('requests/', () => void this.drain());
+    this.unwatch = this.backend.watchPrefix(requestsPrefix, () => void this.drain());
     void this.drain();
   }
 
@@ -62,8 +65,8 @@ export class RequestInbox {
     try {
       do {
         this.again = false;
-        const pending = (await this.backend.list('requests/')).filter((kv) => !kv.key.startsWith('requests/done/'));
-        for (const { key, value } of pending) await this.handle(key, value);
+        const pending = (await this.backend.list(requestsPrefix)).filter((kv) => !kv.key.startsWith(requestDoneKey('')));
+        await this.handleAll(pending);
       } while (this.again && this.unwatch !== undefined);
     } catch (err) {
       this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read requests');
@@ -72,25 +75,36 @@ export class RequestInbox {
     }
   }
 
-  private async handle(key: string, value: string): Promise<void> {
-    await this.backend.delete(key);
-    const body = JSON.parse(value) as RequestBody;
-    let answer: RequestAnswer;
-    if (key === resignRequestKey) {
-      this.logger.info({ request: body.id }, 'resign requested');
-      answer = { ok: true, node: this.node };
-      await this.backend.put(requestDoneKey(body.id), JSON.stringify(answer));
+  /** Serves every pending request: each job's triggers by one run, resigns last. */
+  private async handleAll(pending: KeyValue[]): Promise<void> {
+    const triggers = new Map<string, string[]>();
+    const resigns: string[] = [];
+    for (const { key } of pending) {
+      await this.backend.delete(key);
+      const [kind, ...fields] = key.slice(requestsPrefix.length).split(':');
+      const id = fields.at(-1) ?? '';
+      if (kind === 'resign') resigns.push(id);
+      else if (kind === 'trigger' && fields.length === 2) triggers.set(fields[0]!, [...(triggers.get(fields[0]!) ?? []), id]);
+    }
+    for (const [job, ids] of triggers) {
+      let answer: RequestAnswer;
+      try {
+        const runId = await this.handlers.trigger(job);
+        answer = { ok: runId !== null, runId, node: this.node, message: runId === null ? 'not run (see lockd history)' : undefined };
+      } catch (err) {
+        answer = { ok: false, node: this.node, message: err instanceof Error ? err.message : String(err) };
+      }
+      this.logger.info({ requests: ids, job, answer }, 'trigger handled');
+      await this.answer(ids, answer);
+    }
+    if (resigns.length > 0) {
+      this.logger.info({ requests: resigns }, 'resign requested');
+      await this.answer(resigns, { ok: true, node: this.node });
       this.handlers.resign();
-      return;
     }
-    const job = key.slice('requests/trigger/'.length);
-    try {
-      const runId = await this.handlers.trigger(job);
-      answer = { ok: runId !== null, runId, node: this.node, message: runId === null ? 'not run (see lockd history)' : undefined };
-    } catch (err) {
-      answer = { ok: false, node: this.node, message: err instanceof Error ? err.message : String(err) };
-    }
-    this.logger.info({ request: body.id, job, answer }, 'trigger handled');
-    await this.backend.put(requestDoneKey(body.id), JSON.stringify(answer));
+  }
+
+  private async answer(ids: string[], answer: RequestAnswer): Promise<void> {
+    await Promise.all(ids.map((id) => this.backend.put(requestDoneKey(id), JSON.stringify(answer))));
   }
 }

@@ -18,7 +18,7 @@ export function registerTrigger(program: Command): void {
     .action(async (job: string, opts: { config?: string; timeout: string }) => {
       const config = await loadConfigForCli(opts.config);
       if (!config.jobs.some((j) => j.name === job)) throw new CliExit(ExitCode.usage, `unknown job "${job}" in ${config.file}`);
-      const answer = await withBackend(config, (backend) => askLeader(backend, triggerRequestKey(job), parseDuration(opts.timeout)));
+      const answer = await withBackend(config, (backend) => askLeader(backend, (id) => triggerRequestKey(job, id), parseDuration(opts.timeout)));
       if (!answer.ok) throw new CliExit(ExitCode.failure, `${job} was not run by ${answer.node}: ${answer.message ?? 'unknown reason'}`);
       process.stdout.write(`${job} started on ${answer.node} as run ${answer.runId ?? '?'}\n`);
     });

@@ -98,7 +98,10 @@ export interface Backend {
   /** Unguarded write, for requests anyone may make (e.g. `lockd trigger`). */
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
-  /** Keys under `prefix` (a logical key prefix ending in `/`), sorted by key. */
+  /**
+   * Keys directly under `prefix` (a logical key prefix ending in `/`), sorted by key. lockd never
+   * stores a key more than one level below a prefix it lists (ZooKeeper sees children only).
+   */
   list(prefix: string): Promise<KeyValue[]>;
   delete(key: string): Promise<void>;
   /**
