@@ -4,9 +4,11 @@ import type { Backend, KeyValue } from './election/backend.js';
 /**
  * Requests from `lockd trigger` and `lockd resign`, which may run on any machine: each invocation
  * writes a key of its own under `requests/`, the leader consumes it and answers under
- * `requests/done/<id>`. Trigger requests for one job that are pending together are served by ONE
- * run, and every one of them gets that run's id: a trigger issued twice quickly runs once.
+ * `requests/done:<id>`. Trigger requests for one job that arrive together, or within
+ * `TRIGGER_COALESCE_MS` of the manual run they would repeat starting, are served by that ONE run
+ * and all get its id: a trigger issued twice quickly runs once.
  */
+export const TRIGGER_COALESCE_MS = 5000;
 // Flat keys (one level below `requests/`, fields split by ':', which job names cannot contain),
 // since a ZooKeeper `list` sees direct children only.
 export const requestsPrefix = 'requests/';
@@ -38,6 +40,8 @@ export class RequestInbox {
   private unwatch: (() => void) | undefined;
   private busy = false;
   private again = false;
+  /** The latest manual run per job and when it was started (performance.now()). */
+  private readonly lastManual = new Map<string, { runId: string; at: number }>();
 
   constructor(
     private readonly backend: Backend,
@@ -88,9 +92,15 @@ export class RequestInbox {
     }
     for (const [job, ids] of triggers) {
       let answer: RequestAnswer;
+      const recent = this.lastManual.get(job);
       try {
-        const runId = await this.handlers.trigger(job);
-        answer = { ok: runId !== null, runId, node: this.node, message: runId === null ? 'not run (see lockd history)' : undefined };
+        if (recent !== undefined && performance.now() - recent.at < TRIGGER_COALESCE_MS) {
+          answer = { ok: true, runId: recent.runId, node: this.node, message: 'coalesced with the run just triggered' };
+        } else {
+          const runId = await this.handlers.trigger(job);
+          if (runId !== null) this.lastManual.set(job, { runId, at: performance.now() });
+          answer = { ok: runId !== null, runId, node: this.node, message: runId === null ? 'not run (see lockd history)' : undefined };
+        }
       } catch (err) {
         answer = { ok: false, node: this.node, message: err instanceof Error ? err.message : String(err) };
       }

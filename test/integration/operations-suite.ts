@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
+import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
+import { LockdProcess, runLockd } from '../helpers/lockd-process.js';
+
+/** A backend for the operator commands, plus a config that points at nothing listening. */
+export interface OperationsTarget extends ProcessBackendTarget {
+  /** A `backend:` section (indented 2) whose backend cannot be reached. */
+  unreachableYaml(dir: string): string;
+}
+
+/**
+ * `lockd trigger`, `resign`, `lock` and `status`, as an operator runs them, against real `lockd`
+ * processes on one backend. Written once, run for every backend.
+ */
+export function operationsSuite(target: OperationsTarget): void {
+  describe(`operator commands: ${target.name}`, { timeout: 180_000 }, () => {
+    let cluster: LockdCluster;
+    before(async () => {
+      await target.setup();
+      cluster = new LockdCluster(target, { ttl: '2s' });
+    });
+    after(async () => {
+      await cluster.stop();
+      await target.teardown();
+    });
+
+    it('status --json says leader null when nobody runs; trigger fails clearly with no leader', async () => {
+      const config = cluster.writeConfig('nobody', manualJob(cluster.file('unused')));
+      const status = await runLockd(['status', '--json', '-c', config]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal((JSON.parse(status.stdout) as { leader: unknown }).leader, null);
+      const trigger = await runLockd(['trigger', 'manual', '-c', config]);
+      assert.equal(trigger.code, 1);
+      assert.match(trigger.stderr, /no leader/);
+    });
+
+    it('trigger runs the job once, even when issued twice at the same time', async () => {
+      const ledger = cluster.file('manual-ledger');
+      const a = cluster.start('trig-a', manualJob(ledger));
+      await a.waitForLeadership(20_000);
+      const config = cluster.file('trig-a.yaml');
+      const [first, second] = await Promise.all([runLockd(['trigger', 'manual', '-c', config]), runLockd(['trigger', 'manual', '-c', config])]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(first.stdout, second.stdout, 'both requests were served by the same run');
+      await a.waitForLog((l) => l.msg === 'run finished' && l.job === 'manual', 10_000);
+      assert.equal(readLedger(ledger).length, 1);
+      const history = await runLockd(['history', 'manual', '--json', '-c', config]);
+      const records = JSON.parse(history.stdout) as Array<{ manual?: boolean; outcome: string; token?: string }>;
+      assert.deepEqual(records.map((r) => [r.manual, r.outcome]), [[true, 'success']]);
+      assert.equal(records[0]?.token, readLedger(ledger)[0]?.token.toString());
+      await a.stop();
+    });
+
+    it('resign moves leadership to the other replica within 0.5 s', async () => {
+      const a = cluster.start('res-a', '  {}');
+      await a.waitForLeadership(20_000);
+      const b = cluster.start('res-b', '  {}');
+      await b.waitForLog((l) => l.msg === 'lockd started', 20_000);
+      await waitUntilCandidates(cluster.file('res-a.yaml'), 2);
+      const result = await runLockd(['resign', '-c', cluster.file('res-a.yaml')]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /leadership moved from res-a to res-b/);
+      const resigned = await a.waitForLog((l) => l.msg === 'resigned leadership', 5_000);
+      const took = (await b.waitForLeadership(5_000)).seenAt - resigned.seenAt;
+      process.stdout.write(`# ${target.name}: resign handoff ${took.toFixed(0)} ms\n`);
+      assert.ok(took <= 500, `handoff took ${took.toFixed(0)} ms`);
+      await Promise.all([a.stop(), b.stop()]);
+    });
+
+    it('lock: excludes a second holder, passes increasing tokens, returns the exit code', async () => {
+      const config = cluster.writeConfig('locker', '  {}');
+      const held = cluster.file('held');
+      const holder = new LockdProcess('holder', ['lock', 'nightly', '-c', config, '--', 'sh', '-c', `echo $LOCKD_FENCING_TOKEN > ${held}; sleep 30`]);
+      await waitForFile(held, 10_000);
+      const second = await runLockd(['lock', 'nightly', '-c', config, '--', 'true']);
+      assert.equal(second.code, 3, second.stderr);
+      assert.match(second.stderr, /lock nightly is held/);
+      holder.signal('SIGTERM');
+      assert.equal((await holder.exited).code, 143);
+
+      const t1 = await runLockd(['lock', 'nightly', '-c', config, '--', 'sh', '-c', 'echo $LOCKD_FENCING_TOKEN']);
+      const t2 = await runLockd(['lock', 'nightly', '-c', config, '--', 'sh', '-c', 'echo $LOCKD_FENCING_TOKEN; exit 7']);
+      assert.equal(t1.code, 0);
+      assert.equal(t2.code, 7);
+      const tokens = [readFileSync(held, 'utf8'), t1.stdout, t2.stdout].map((t) => BigInt(t.trim()));
+      assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(' ')}`);
+    });
+
+    it('lock: a holder frozen past the TTL loses the lock; on resume it kills its command', async () => {
+      const config = cluster.writeConfig('freezer', '  {}');
+      const marks = cluster.file('freeze-marks');
+      const script = `trap 'echo killed >> ${marks}; exit 143' TERM; echo started >> ${marks}; sleep 60 & wait`;
+      const frozen = new LockdProcess('frozen', ['lock', 'backup', '--ttl', '2s', '-c', config, '--', 'sh', '-c', script]);
+      await waitForFile(marks, 10_000);
+      frozen.signal('SIGSTOP');
+      const taker = await runLockd(['lock', 'backup', '--wait', '15s', '-c', config, '--', 'sh', '-c', 'echo $LOCKD_FENCING_TOKEN']);
+      assert.equal(taker.code, 0, `the lock was not free after the holder froze: ${taker.stderr}`);
+      frozen.signal('SIGCONT');
+      const exit = await frozen.exited;
+      assert.equal(exit.code, 143, frozen.stderr.join('\n'));
+      assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), ['started', 'killed']);
+      assert.match(frozen.stderr.join('\n'), /lock backup lost/);
+    });
+
+    it('status and history exit 1 with a one-line message when the backend is unreachable', async () => {
+      const config = cluster.file('unreachable.yaml');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(config, `cluster: x\nbackend:\n${target.unreachableYaml(cluster.dir)}\nleader:\n  ttl: 2s\njobs: {}\n`);
+      for (const args of [['status'], ['history', 'any']]) {
+        const result = await runLockd([...args, '-c', config], { timeoutMs: 60_000 });
+        assert.equal(result.code, 1, `${args[0]}: ${result.stdout}${result.stderr}`);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+        assert.doesNotMatch(result.stderr, /\n\s+at /);
+      }
+    });
+  });
+}
+
+function manualJob(ledger: string): string {
+  return ['  manual:', '    schedule: "0 0 1 1 *"', `    run: ${JSON.stringify(ledgerJobCommand(ledger))}`].join('\n');
+}
+
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!existsSync(file) || readFileSync(file, 'utf8') === '') {
+    if (performance.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function waitUntilCandidates(config: string, n: number): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    const status = await runLockd(['status', '--json', '-c', config]);
+    if (status.code === 0 && (JSON.parse(status.stdout) as { candidates: unknown[] }).candidates.length >= n) return;
+    if (performance.now() > deadline) throw new Error(`never saw ${n} candidates: ${status.stdout}${status.stderr}`);
+  }
+}
