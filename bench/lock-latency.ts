@@ -83,7 +83,7 @@ export async function rawZooKeeper(connect: string) {
 export async function rawSqlite(file: string) {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE IF NOT EXISTS bench_raw (name TEXT PRIMARY KEY, holder TEXT)');
   const insert = db.transaction(() => db.prepare('INSERT INTO bench_raw (name, holder) VALUES (?, ?)').run('bench', 'me'));
   const remove = db.transaction(() => db.prepare('DELETE FROM bench_raw WHERE name = ?').run('bench'));

@@ -1,0 +1,59 @@
+import { LeadershipLostError } from '../../errors.js';
+import type { FencingToken, Lease } from '../backend.js';
+import type { EmbeddedSession } from './session.js';
+
+/**
+ * Ownership of the election or of a lock: a row in `holders`, in `session`, that is the lowest
+ * live row of its name. Valid while the session is and until released; its signal aborts when
+ * the session is lost, when a guarded write finds the row gone, or on release.
+ */
+export class EmbeddedLease implements Lease {
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal = this.controller.signal;
+  private releasing: Promise<void> | undefined;
+  private readonly onSessionLost = (): void => this.lose(this.session.signal.reason as LeadershipLostError);
+
+  /**
+   * Must be made while `session` is alive (else its signal would never abort).
+   * @param name the public name (`'leader'` or the lock name)
+   * @param rowName the row's name in `holders`
+   * @param deleteRow deletes this lease's row; must not throw
+   */
+  constructor(
+    readonly name: string,
+    readonly rowName: string,
+    readonly token: FencingToken,
+    readonly session: EmbeddedSession,
+    private readonly deleteRow: (lease: EmbeddedLease) => void,
+  ) {
+    session.signal.addEventListener('abort', this.onSessionLost, { once: true });
+  }
+
+  /** `leader (token 7)` or `lock "backup" (token 9)`, for messages. */
+  describe(): string {
+    return this.rowName.startsWith('lock/') ? `lock "${this.name}" (token ${this.token})` : `leader (token ${this.token})`;
+  }
+
+  isValid(): boolean {
+    return !this.signal.aborted && this.session.remainingMs() > 0;
+  }
+
+  remainingMs(): number {
+    return this.signal.aborted ? 0 : this.session.remainingMs();
+  }
+
+  /** Aborts the signal with `reason` (first call wins). The row is left to its session. */
+  lose(reason: LeadershipLostError): void {
+    this.session.signal.removeEventListener('abort', this.onSessionLost);
+    if (!this.signal.aborted) this.controller.abort(reason);
+  }
+
+  release(): Promise<void> {
+    if (this.releasing === undefined) {
+      this.lose(new LeadershipLostError(`${this.describe()} released`));
+      this.deleteRow(this);
+      this.releasing = Promise.resolve();
+    }
+    return this.releasing;
+  }
+}
