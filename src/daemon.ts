@@ -29,6 +29,8 @@ type TermEnd = 'shutdown' | 'resign' | 'lost';
  */
 export class Daemon {
   private config: LockdConfig;
+  /** The root logger, handed to components that take their own child. */
+  private readonly rootLogger: Logger;
   private readonly logger: Logger;
   private readonly backend: Backend;
   readonly metrics: LockdMetrics;
@@ -44,7 +46,8 @@ export class Daemon {
   private constructor(config: LockdConfig, backend: Backend, logger: Logger, metrics: LockdMetrics) {
     this.config = config;
     this.backend = backend;
-    this.logger = logger.child({ component: 'daemon', node: config.node });
+    this.rootLogger = logger;
+    this.logger = logger.child({ component: 'daemon' });
     this.metrics = metrics;
     this.me = { node: config.node, host: os.hostname(), pid: process.pid, since: new Date().toISOString() };
   }
@@ -162,7 +165,7 @@ export class Daemon {
       cluster: this.config.cluster,
       node: this.config.node,
       clock: systemClock,
-      logger: this.logger,
+      logger: this.rootLogger,
       runner: runAttempt,
       events: this.metrics.schedulerEvents(),
     });

@@ -12,6 +12,7 @@ export interface RunRequest {
    * Used for loss of leadership or of the job lock, and for shutdown.
    */
   signal: AbortSignal;
+  /** The runner logs the child's output through `logger.child({ job, run_id })`; pass one without those fields. */
   logger: Logger;
   /** Called once the child process exists (for `lockd_job_start_delay_seconds`). */
   onStarted?: (pid: number, startedAtMs: number) => void;

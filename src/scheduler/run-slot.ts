@@ -165,7 +165,7 @@ async function execute(ctx: SchedulerContext, t: JobTracker, job: JobConfig, run
       runId: run.runId,
       lockdEnv: lockdEnv(ctx, job, run, lock, attempt),
       signal,
-      logger: log,
+      logger: ctx.logger,
       onStarted: attempt === 1 ? (_pid, at) => ctx.emit('runStarted', job.name, run.runId, at - run.slot) : undefined,
     });
     firstStart ??= result.startedAt;

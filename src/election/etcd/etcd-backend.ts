@@ -1,0 +1,246 @@
+import type { Logger } from 'pino';
+import type { BackendConfig } from '../../config/types.js';
+import type { Backend, BackendCommonOptions, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease } from '../backend.js';
+import { BackendUnavailableError, LeadershipLostError, LockdError, UsageError } from '../../errors.js';
+import { EtcdData } from './etcd-data.js';
+import { etcdLayout, leaseKey, parseCandidate, type EtcdLayout } from './etcd-keys.js';
+import { EtcdLease } from './etcd-lease.js';
+import { allByCreation, EtcdQueue } from './etcd-queue.js';
+import { EtcdRpc, toLockdError } from './etcd-rpc.js';
+import { EtcdSession } from './etcd-session.js';
+import { linkSignals } from './etcd-signals.js';
+import { watchPrefix } from './etcd-watch.js';
+
+type EtcdConfig = Extract<BackendConfig, { type: 'etcd' }>;
+
+/**
+ * Opens the etcd backend (DESIGN §3): one lease per Backend shared by the election and all locks,
+ * etcd's own concurrency key layout, fencing token = create_revision of the holder key. Checks
+ * that etcd answers before resolving; fails with `BackendUnavailableError` (unreachable) or
+ * `BackendStorageError` (auth refused, unreadable TLS files).
+ */
+export async function createEtcdBackend(config: EtcdConfig, common: BackendCommonOptions): Promise<Backend> {
+  const log = common.logger.child({ component: 'election', backend: 'etcd' });
+  let rpc: EtcdRpc;
+  try {
+    rpc = new EtcdRpc(config, Math.min(common.ttlMs / 2, 3000));
+  } catch (err) {
+    throw toLockdError(err, 'client setup');
+  }
+  const layout = etcdLayout(common.cluster);
+  try {
+    await rpc.range({ key: Buffer.from(layout.election), limit: 1 }, 'connect');
+  } catch (err) {
+    rpc.close();
+    throw err;
+  }
+  return new EtcdBackend(rpc, layout, common.ttlMs, log);
+}
+
+/** The `Backend` over etcd; see `createEtcdBackend`. */
+export class EtcdBackend implements Backend {
+  readonly kind = 'etcd' as const;
+  readonly ttlMs: number;
+  private readonly queue: EtcdQueue;
+  private readonly data: EtcdData;
+  private session: EtcdSession | undefined;
+  private opening: Promise<EtcdSession> | undefined;
+  private lostReason: string | undefined;
+  /** Per name (`leader` or `lock/<name>`): a pending or held claim, so a second one is refused. */
+  private readonly claims = new Map<string, EtcdLease | 'pending'>();
+  private readonly unwatch = new Set<() => void>();
+  private readonly closing = new AbortController();
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    private readonly rpc: EtcdRpc,
+    private readonly layout: EtcdLayout,
+    ttlMs: number,
+    private readonly log: Logger,
+  ) {
+    this.ttlMs = ttlMs;
+    this.queue = new EtcdQueue(rpc, log);
+    this.data = new EtcdData(rpc, layout);
+  }
+
+  async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
+    return (await this.claim('leader', () => this.layout.election, JSON.stringify(me), opts.signal, true))!;
+  }
+
+  async observe(): Promise<ElectionView> {
+    this.ensureOpen();
+    const res = await this.rpc.range(allByCreation(this.layout.election), 'observe');
+    const candidates = res.kvs.map((kv) => parseCandidate(kv.value.toString()));
+    const first = res.kvs[0];
+    const leader = first ? { ...candidates[0]!, token: BigInt(first.create_revision) } : null;
+    return { leader, candidates };
+  }
+
+  tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    return this.claim(`lock/${name}`, () => this.layout.lock(name), opts.info ? JSON.stringify(opts.info) : '', opts.signal, false);
+  }
+
+  async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    return (await this.claim(`lock/${name}`, () => this.layout.lock(name), opts.info ? JSON.stringify(opts.info) : '', opts.signal, true))!;
+  }
+
+  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts?: { ifAbsent?: boolean }): Promise<boolean> {
+    this.ensureOpen();
+    return this.data.guardedPut(guards, key, value, opts);
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    this.ensureOpen();
+    return this.data.put(key, value);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.ensureOpen();
+    return this.data.get(key);
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    this.ensureOpen();
+    return this.data.list(prefix);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.ensureOpen();
+    return this.data.delete(key);
+  }
+
+  watchPrefix(prefix: string, onChange: () => void): () => void {
+    this.ensureOpen();
+    const stop = watchPrefix(this.rpc, `${this.layout.root}${prefix}`, onChange, this.log);
+    const unsubscribe = (): void => {
+      this.unwatch.delete(unsubscribe);
+      stop();
+    };
+    this.unwatch.add(unsubscribe);
+    return unsubscribe;
+  }
+
+  health(): BackendHealth {
+    if (this.closed) return { up: false, reason: 'backend closed' };
+    const connectivity = this.rpc.connectivity();
+    const session = this.session?.signal.aborted === false ? this.session : undefined;
+    if (session) {
+      const sessionRemainingMs = session.remainingMs();
+      if (sessionRemainingMs <= 0) return { up: false, reason: 'etcd session past its self-fencing deadline', sessionRemainingMs };
+      return { ...connectivity, sessionRemainingMs };
+    }
+    if (this.lostReason !== undefined) return { up: false, reason: this.lostReason };
+    return connectivity;
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.doClose();
+    return this.closed;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closing.abort(new BackendUnavailableError('etcd backend closed'));
+    for (const unsubscribe of [...this.unwatch]) unsubscribe();
+    const session = this.session ?? (await this.opening?.catch(() => undefined));
+    // Revoking the lease deletes every key of this backend at once and aborts every lease.
+    await session?.close();
+    this.rpc.close();
+    this.log.info('etcd backend closed');
+  }
+
+  private ensureOpen(): void {
+    if (this.closing.signal.aborted) throw new UsageError('the etcd backend is closed');
+  }
+
+  /**
+   * Takes (`wait`) or tries (`!wait`) the queue at `prefix()`; `id` names the claim for UsageError.
+   * Resolves null only when `!wait`.
+   */
+  private async claim(id: string, prefix: () => string, value: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
+    signal?.throwIfAborted();
+    this.ensureOpen();
+    const queuePrefix = prefix();
+    if (this.claims.has(id)) throw new UsageError(`${id} is already held or being acquired through this backend`);
+    this.claims.set(id, 'pending');
+    try {
+      const lease = await this.contend(id, queuePrefix, value, signal, wait);
+      if (lease && !lease.signal.aborted) this.claims.set(id, lease);
+      else this.claims.delete(id);
+      return lease;
+    } catch (err) {
+      this.claims.delete(id);
+      throw err;
+    }
+  }
+
+  private async contend(id: string, prefix: string, value: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
+    const name = id === 'leader' ? 'leader' : id.slice('lock/'.length);
+    while (true) {
+      signal?.throwIfAborted();
+      this.closing.signal.throwIfAborted();
+      const session = await this.currentSession();
+      let entry;
+      try {
+        entry = await this.queue.enqueue(prefix, session, value);
+      } catch (err) {
+        if (err instanceof LeadershipLostError) {
+          session.lose('etcd does not know the lease');
+          continue;
+        }
+        if (err instanceof BackendUnavailableError) {
+          // The txn may have applied although its answer was lost: do not leave that key queued.
+          this.queue.abandon(leaseKey(prefix, session.leaseId), session, () => !this.claims.has(id));
+        }
+        throw err;
+      }
+      const link = linkSignals([this.closing.signal, session.signal, signal]);
+      const cancel = link.signal;
+      let holds = entry.holderRev === entry.rev;
+      try {
+        if (!holds && wait && !cancel.aborted) holds = await this.queue.waitTurn(prefix, entry, cancel);
+      } catch (err) {
+        if (!cancel.aborted) {
+          await this.queue.remove(entry.key, entry.rev, session);
+          throw err;
+        }
+      } finally {
+        link.dispose();
+      }
+      if (holds && !cancel.aborted) {
+        const lease = new EtcdLease({ name, key: entry.key, token: entry.rev, session }, this.queue, this.log, (l) => {
+          if (this.claims.get(id) === l) this.claims.delete(id);
+        });
+        this.log.info({ name, token: lease.token.toString() }, id === 'leader' ? 'leadership won' : 'lock acquired');
+        return lease;
+      }
+      // Not holding, or aborted at any point: leave no key behind (a lost session's keys go with it).
+      if (!session.signal.aborted) await this.queue.remove(entry.key, entry.rev, session);
+      if (signal?.aborted) throw signal.reason;
+      this.closing.signal.throwIfAborted();
+      // A failed try returns null; a lost session or a vanished key means queueing again.
+      if (!wait && !session.signal.aborted) return null;
+    }
+  }
+
+  /** The live session, or a new one (granted once however many callers wait for it). */
+  private async currentSession(): Promise<EtcdSession> {
+    if (this.session && !this.session.signal.aborted) return this.session;
+    this.opening ??= EtcdSession.open(this.rpc, this.ttlMs, this.log)
+      .then((session) => {
+        this.session = session;
+        this.lostReason = undefined;
+        session.signal.addEventListener('abort', () => {
+          if (!this.closing.signal.aborted) this.lostReason = (session.signal.reason as LockdError).message;
+        });
+        return session;
+      })
+      .finally(() => (this.opening = undefined));
+    const session = await this.opening;
+    if (this.closing.signal.aborted) {
+      await session.close();
+      this.closing.signal.throwIfAborted();
+    }
+    return session;
+  }
+}
+

@@ -1,0 +1,95 @@
+import type { ICompare, IRequestOp } from 'etcd3';
+import type { KeyValue, Lease } from '../backend.js';
+import { LeadershipLostError, UsageError } from '../../errors.js';
+import { prefixRangeEnd, type EtcdLayout } from './etcd-keys.js';
+import { EtcdLease } from './etcd-lease.js';
+import type { EtcdRpc } from './etcd-rpc.js';
+
+/**
+ * Data keys (`lockd/<cluster>/<key>`): guarded writes fenced by lease keys, and plain reads and
+ * writes. Errors are lockd's typed errors (see `EtcdRpc`).
+ */
+export class EtcdData {
+  constructor(
+    private readonly rpc: EtcdRpc,
+    private readonly layout: EtcdLayout,
+  ) {}
+
+  /**
+   * Writes `key = value` in one txn that compares every guard key's create_revision with its
+   * token (and, for `ifAbsent`, the target's create_revision with 0). Returns false only when
+   * `ifAbsent` and the key exists; throws `LeadershipLostError` (aborting the guard) when a guard
+   * is gone or past its self-fencing deadline, `UsageError` for a guard of another backend kind.
+   */
+  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const leases = (Array.isArray(guards) ? guards : [guards]) as readonly Lease[];
+    const checked = leases.map((lease) => {
+      if (!(lease instanceof EtcdLease)) throw new UsageError('guardedPut: every guard must be a lease of this etcd backend');
+      return lease;
+    });
+    const target = Buffer.from(this.layout.data(key));
+    for (const lease of checked) {
+      // Self-fencing: past the deadline we cannot vouch for the key, even if etcd still has it.
+      if (!lease.isValid()) throw lostGuard(lease, 'is not valid (released, lost, or past its deadline)');
+    }
+    const compare: ICompare[] = checked.map((lease) => ({
+      // The guard's key still exists with the revision that is its token: still the holder.
+      key: Buffer.from(lease.key),
+      target: 'Create',
+      result: 'Equal',
+      create_revision: lease.token.toString(),
+    }));
+    if (opts.ifAbsent) {
+      // The target does not exist yet (a run record is written once).
+      compare.push({ key: target, target: 'Create', result: 'Equal', create_revision: 0 });
+    }
+    const failure: IRequestOp[] = checked.map((lease) => ({
+      // On failure, tells a lost guard apart from an existing target.
+      request_range: { key: Buffer.from(lease.key), keys_only: true },
+    }));
+    const res = await this.rpc.txn(
+      {
+        compare,
+        // The write itself, without a lease: records outlive the session that wrote them.
+        success: [{ request_put: { key: target, value: Buffer.from(value) } }],
+        failure,
+      },
+      'guarded put',
+    );
+    if (res.succeeded) return true;
+    checked.forEach((lease, i) => {
+      const kv = res.responses[i]?.response_range.kvs[0];
+      if (kv === undefined || BigInt(kv.create_revision) !== lease.token) throw lostGuard(lease, 'key is gone from etcd');
+    });
+    if (opts.ifAbsent) return false;
+    throw new LeadershipLostError('guarded put failed although every guard is held');
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.rpc.put({ key: Buffer.from(this.layout.data(key)), value: Buffer.from(value) }, 'put');
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const res = await this.rpc.range({ key: Buffer.from(this.layout.data(key)) }, 'get');
+    return res.kvs[0]?.value.toString();
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    const full = `${this.layout.root}${prefix}`;
+    const res = await this.rpc.range({ key: Buffer.from(full), range_end: prefixRangeEnd(full), sort_order: 'Ascend', sort_target: 'Key' }, 'list');
+    return res.kvs
+      .map((kv) => ({ full: kv.key.toString(), value: kv.value.toString() }))
+      .filter((kv) => !this.layout.isReserved(kv.full))
+      .map((kv) => ({ key: this.layout.logical(kv.full), value: kv.value }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.rpc.deleteRange({ key: Buffer.from(this.layout.data(key)) }, 'delete');
+  }
+}
+
+function lostGuard(lease: EtcdLease, why: string): LeadershipLostError {
+  const err = new LeadershipLostError(`guard ${lease.name} (token ${lease.token}) ${why}`);
+  lease.lose(err);
+  return err;
+}

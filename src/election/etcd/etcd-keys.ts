@@ -1,0 +1,89 @@
+import type { CandidateInfo } from '../backend.js';
+import { UsageError } from '../../errors.js';
+
+/**
+ * Key layout of one cluster (DESIGN §3), the same as etcd's `clientv3/concurrency`: the election
+ * is `lockd/<cluster>/leader`, lock NAME is `lockd/<cluster>/lock/NAME`, a data key K is
+ * `lockd/<cluster>/K`. Each contender's key is `<prefix>/<lease id in lowercase hex>`.
+ */
+export interface EtcdLayout {
+  /** `lockd/<cluster>/`: the root every data key is under. */
+  readonly root: string;
+  /** `lockd/<cluster>/leader`: what `etcdctl elect -l` is given. */
+  readonly election: string;
+  /** `lockd/<cluster>/lock/<name>`: what `etcdctl lock` is given. Throws `UsageError` on an unsafe name. */
+  lock(name: string): string;
+  /** `lockd/<cluster>/<key>`. Throws `UsageError` for keys inside the election or lock namespaces. */
+  data(key: string): string;
+  /** The logical key of a full etcd key under `root`. */
+  logical(fullKey: string): string;
+  /** True for a full key inside the election or lock namespaces (which `list` must not show). */
+  isReserved(fullKey: string): boolean;
+}
+
+/** The layout for `cluster`. */
+export function etcdLayout(cluster: string): EtcdLayout {
+  const root = `lockd/${cluster}/`;
+  const election = `${root}leader`;
+  const locks = `${root}lock/`;
+  const isReserved = (fullKey: string): boolean => fullKey === election || fullKey.startsWith(`${election}/`) || fullKey.startsWith(locks);
+  return {
+    root,
+    election,
+    lock(name) {
+      // A `/` would nest one lock's keys inside another's prefix, making them contend.
+      if (name === '' || name.includes('/')) throw new UsageError(`invalid lock name "${name}": must be non-empty without "/"`);
+      return `${locks}${name}`;
+    },
+    data(key) {
+      const full = `${root}${key}`;
+      if (isReserved(full)) throw new UsageError(`key "${key}" is inside the election or lock namespace`);
+      return full;
+    },
+    logical: (fullKey) => fullKey.slice(root.length),
+    isReserved,
+  };
+}
+
+/**
+ * `<prefix>/<lease id in lowercase hex>`, as etcd's concurrency package names a session's key
+ * (`fmt.Sprintf("%s/%x", pfx, leaseID)`). `leaseId` is the decimal int64 etcd returns.
+ */
+export function leaseKey(prefix: string, leaseId: string): string {
+  return `${prefix}/${BigInt(leaseId).toString(16)}`;
+}
+
+/** The exclusive end of the key range holding every key that starts with `prefix`. */
+export function prefixRangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  // Every byte is 0xff: etcd's "to the end of the keyspace".
+  return Buffer.from([0]);
+}
+
+/**
+ * Reads a candidate's key value. lockd writes JSON of `CandidateInfo`; a foreign value (e.g. from
+ * `etcdctl elect NAME PROPOSAL`) is shown as `node` = the raw value. Never throws.
+ */
+export function parseCandidate(raw: string): CandidateInfo {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { node?: unknown }).node === 'string') {
+      const p = parsed as Partial<Record<keyof CandidateInfo, unknown>>;
+      return {
+        node: p.node as string,
+        host: typeof p.host === 'string' ? p.host : '',
+        pid: typeof p.pid === 'number' ? p.pid : 0,
+        since: typeof p.since === 'string' ? p.since : '',
+      };
+    }
+  } catch {
+    // Not JSON: a foreign client's value, shown as is below.
+  }
+  return { node: raw, host: '', pid: 0, since: '' };
+}

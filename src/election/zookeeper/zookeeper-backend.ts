@@ -1,0 +1,248 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type {
+  Backend,
+  BackendCommonOptions,
+  BackendHealth,
+  CandidateInfo,
+  ElectionView,
+  KeyValue,
+  Lease,
+} from '../backend.js';
+import { systemClock, type Clock } from '../../clock.js';
+import type { BackendConfig } from '../../config/types.js';
+import { LeadershipLostError, UsageError } from '../../errors.js';
+import { decodeCandidate, encodeCandidate } from './candidate-data.js';
+import { LATCH_NODE_NAME, LOCK_NODE_NAME, sortBySequence, type LockNodeName } from './protected-node.js';
+import { ZkClient } from './zk-client.js';
+import { deleteValue, guardedWrite, listValues, readValue, writeValue } from './zk-data.js';
+import { ZkLayout, parseConnectString } from './zk-layout.js';
+import { ZkLease } from './zk-lease.js';
+import { lockNode } from './zk-lock-core.js';
+import { PrefixWatch } from './zk-prefix-watch.js';
+import { ZkSession } from './zk-session.js';
+
+/** The `backend:` section for ZooKeeper. */
+export type ZooKeeperBackendConfig = Extract<BackendConfig, { type: 'zookeeper' }>;
+
+/**
+ * Opens lockd's ZooKeeper backend (DESIGN §3): one session (timeout = `common.ttlMs`, or what the
+ * server grants) shared by the election and all locks, in Apache Curator's LeaderLatch and
+ * InterProcessMutex layout so Curator participants queue with lockd. Connects before resolving;
+ * rejects with `BackendUnavailableError` when no server grants a session within the TTL plus a
+ * second, and with `UsageError` for a malformed connect string or cluster name.
+ */
+export async function createZooKeeperBackend(config: ZooKeeperBackendConfig, common: BackendCommonOptions): Promise<Backend> {
+  const backend = new ZooKeeperBackend(config, common, systemClock);
+  await backend.ensureSession();
+  return backend;
+}
+
+type Queue = { key: string; name: string; dir: string; lockName: LockNodeName };
+
+class ZooKeeperBackend implements Backend {
+  readonly kind = 'zookeeper' as const;
+  private readonly layout: ZkLayout;
+  private readonly hosts: string;
+  private readonly logger: Logger;
+  private session: ZkSession | undefined;
+  private opening: Promise<ZkSession> | undefined;
+  private closing: Promise<void> | undefined;
+  // Queues (election, lock names) with an acquire in progress or a lease held.
+  private readonly busy = new Set<string>();
+  private readonly leases = new Set<ZkLease>();
+  private readonly issued = new WeakSet<ZkLease>();
+  private readonly watches = new Set<PrefixWatch>();
+
+  constructor(
+    private readonly config: ZooKeeperBackendConfig,
+    private readonly common: BackendCommonOptions,
+    private readonly clock: Clock,
+  ) {
+    const { hosts, chroot } = parseConnectString(config.connect);
+    this.hosts = hosts;
+    this.layout = new ZkLayout(chroot, common.cluster);
+    this.logger = common.logger.child({ component: 'election', backend: 'zookeeper' });
+  }
+
+  get ttlMs(): number {
+    return this.session?.timeoutMs ?? this.common.ttlMs;
+  }
+
+  async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
+    const queue = { key: 'election', name: 'leader', dir: this.layout.leaderDir, lockName: LATCH_NODE_NAME };
+    return (await this.hold(queue, me, true, opts.signal)) as Lease;
+  }
+
+  async observe(): Promise<ElectionView> {
+    const client = (await this.ensureSession()).client;
+    const dir = this.layout.leaderDir;
+    const sorted = sortBySequence((await client.getChildren(dir)) ?? [], LATCH_NODE_NAME);
+    const nodes = (await Promise.all(sorted.map((c) => client.getData(`${dir}/${c}`)))).filter((n) => n !== null);
+    const candidates = nodes.map((n) => decodeCandidate(n.data, n.stat));
+    const first = nodes[0];
+    return { leader: first && candidates[0] ? { ...candidates[0], token: first.stat.czxid } : null, candidates };
+  }
+
+  async tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    return this.hold(this.lockQueue(name), opts.info ?? defaultInfo(), false, opts.signal);
+  }
+
+  async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    return (await this.hold(this.lockQueue(name), opts.info ?? defaultInfo(), true, opts.signal)) as Lease;
+  }
+
+  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const leases = (Array.isArray(guards) ? guards : [guards]).map((g: Lease) => {
+      if (!(g instanceof ZkLease) || !this.issued.has(g)) throw new UsageError('guardedPut: a guard is not a lease of this backend');
+      return g;
+    });
+    const path = this.layout.dataPath(key);
+    const lost = leases.find((l) => l.signal.aborted);
+    if (lost) throw new LeadershipLostError(`${lost.name} is no longer held (token ${lost.token})`);
+    // Every live lease belongs to the current session: a lost session aborted all of its leases.
+    const client = (leases[0]?.session ?? (await this.ensureSession())).client;
+    const result = await guardedWrite(client, leases.map((l) => l.path), path, Buffer.from(value), opts.ifAbsent === true);
+    if (result.kind === 'guard-lost') {
+      const lease = leases[result.index] as ZkLease;
+      const error = new LeadershipLostError(`${lease.name} is no longer held: ${lease.path} is gone`);
+      lease.abort(error);
+      throw error;
+    }
+    return result.kind === 'written';
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    const path = this.layout.dataPath(key);
+    await writeValue((await this.ensureSession()).client, path, Buffer.from(value));
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const path = this.layout.dataPath(key);
+    return readValue((await this.ensureSession()).client, path);
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    const target = this.layout.listTarget(prefix);
+    return listValues((await this.ensureSession()).client, target);
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.layout.dataPath(key);
+    await deleteValue((await this.ensureSession()).client, path);
+  }
+
+  watchPrefix(prefix: string, onChange: () => void): () => void {
+    const watch = new PrefixWatch(this.layout.listTarget(prefix), onChange, this.logger);
+    this.watches.add(watch);
+    if (this.session && this.session.state !== 'lost') watch.attach(this.session, false);
+    else void this.ensureSession().catch((error: unknown) => this.logger.debug({ err: error }, 'watchPrefix: no session yet'));
+    return () => {
+      watch.stop();
+      this.watches.delete(watch);
+    };
+  }
+
+  health(): BackendHealth {
+    const s = this.session;
+    if (s === undefined) return { up: false, reason: this.opening ? 'connecting to zookeeper' : 'no zookeeper session' };
+    if (s.state === 'lost') return { up: false, reason: `zookeeper session lost: ${s.reason}` };
+    const sessionRemainingMs = Math.round(s.remainingMs());
+    if (s.canAct()) return { up: true, sessionRemainingMs };
+    return { up: false, reason: s.reason ?? 'no reply from zookeeper before the deadline', sessionRemainingMs };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const watch of this.watches) watch.stop();
+      this.watches.clear();
+      await Promise.all([...this.leases].map((l) => l.release()));
+      await this.opening?.catch(() => undefined);
+      await this.session?.close();
+    })();
+    return this.closing;
+  }
+
+  /**
+   * The live session, opening a new one when there is none or it was lost. Rejects with
+   * `BackendUnavailableError` when no server grants one, with the signal's reason when aborted.
+   */
+  async ensureSession(signal?: AbortSignal): Promise<ZkSession> {
+    signal?.throwIfAborted();
+    if (this.closing) throw new UsageError('the zookeeper backend is closed');
+    if (this.session && this.session.state !== 'lost') return this.session;
+    this.opening ??= this.openSession().finally(() => (this.opening = undefined));
+    if (!signal) return this.opening;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.opening?.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async openSession(): Promise<ZkSession> {
+    const requestedMs = this.common.ttlMs;
+    const client = await ZkClient.open({
+      hosts: this.hosts,
+      sessionTimeoutMs: requestedMs,
+      auth: this.config.auth,
+      clock: this.clock,
+      connectTimeoutMs: requestedMs + 1000,
+    });
+    const session = new ZkSession(client, this.clock, this.logger, this.layout.base);
+    if (this.closing) {
+      await session.close();
+      throw new UsageError('the zookeeper backend is closed');
+    }
+    if (session.timeoutMs !== requestedMs) {
+      this.logger.warn({ requestedMs, negotiatedMs: session.timeoutMs }, 'zookeeper server changed the session timeout; using its value');
+    }
+    this.logger.info({ sessionId: client.sessionId.toString(16), timeoutMs: session.timeoutMs }, 'zookeeper session established');
+    session.subscribe((state) => {
+      if (state === 'connected') for (const watch of this.watches) watch.attach(session, true);
+    });
+    this.session = session;
+    for (const watch of this.watches) watch.attach(session, true);
+    return session;
+  }
+
+  private lockQueue(name: string): Queue {
+    return { key: `lock:${name}`, name, dir: this.layout.lockDir(name), lockName: LOCK_NODE_NAME };
+  }
+
+  private async hold(queue: Queue, info: CandidateInfo, wait: boolean, signal: AbortSignal | undefined): Promise<ZkLease | null> {
+    signal?.throwIfAborted();
+    if (this.busy.has(queue.key)) throw new UsageError(`${queue.name}: already being acquired or held by this backend`);
+    this.busy.add(queue.key);
+    let lease: ZkLease | undefined;
+    try {
+      const session = await this.ensureSession(signal);
+      // Someone queued or holding means a try would lose anyway; skip creating a node.
+      if (!wait && ((await session.client.getChildren(queue.dir)) ?? []).length > 0) return null;
+      const logger = this.logger;
+      const held = await lockNode(session, { dir: queue.dir, lockName: queue.lockName, data: encodeCandidate(info), wait, signal, logger });
+      if (held === null) return null;
+      lease = new ZkLease(queue.name, held.token, held.path, session, (ended, reason) => this.onLeaseEnd(queue, ended, reason, info));
+      this.issued.add(lease);
+      if (!lease.signal.aborted) this.leases.add(lease);
+      const fields = { node: info.node, token: String(held.token), name: queue.name };
+      if (queue.key === 'election') logger.info(fields, 'elected leader');
+      else logger.debug(fields, 'lock acquired');
+      return lease;
+    } finally {
+      if (lease === undefined) this.busy.delete(queue.key);
+    }
+  }
+
+  private onLeaseEnd(queue: Queue, lease: ZkLease, reason: LeadershipLostError, info: CandidateInfo): void {
+    this.busy.delete(queue.key);
+    this.leases.delete(lease);
+    const fields = { node: info.node, token: String(lease.token), name: queue.name, reason: reason.message };
+    if (queue.key === 'election') this.logger.info(fields, 'leadership ended');
+    else this.logger.debug(fields, 'lock ended');
+  }
+}
+
+function defaultInfo(): CandidateInfo {
+  return { node: `${hostname()}-${process.pid}`, host: hostname(), pid: process.pid, since: new Date().toISOString() };
+}
