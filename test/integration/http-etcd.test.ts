@@ -14,7 +14,7 @@ describe('HTTP endpoint: /metrics /healthz /readyz /status', { timeout: 120_000 
     etcd = await startEtcd();
     cluster = new LockdCluster(
       { name: 'etcd', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: etcd\n  endpoints: [${etcd.endpoint}]` },
-      { ttl: '3s', extraYaml: 'http:\n  listen: ${LOCKD_HTTP_LISTEN}' },
+      { ttl: '3s', extraYaml: 'http:\n  listen: ${LOCKD_HTTP_LISTEN:-127.0.0.1:0}' },
     );
   });
   after(async () => {

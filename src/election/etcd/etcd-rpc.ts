@@ -161,7 +161,14 @@ function clientOptions(config: EtcdConfig): IOptions {
   };
   if (config.username !== undefined) options.auth = { username: config.username, password: config.password ?? '' };
   if (config.tls) {
-    const read = (path: string | undefined): Buffer | undefined => (path === undefined ? undefined : readFileSync(path));
+    const read = (path: string | undefined): Buffer | undefined => {
+      if (path === undefined) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new BackendStorageError(`cannot read etcd TLS file ${path}: ${(err as Error).message}`, err);
+      }
+    };
     options.credentials = {
       // grpc accepts a missing root certificate (it then uses the system's CAs).
       rootCertificate: read(config.tls.ca) as Buffer,
