@@ -14,8 +14,10 @@ status=0
 # One file at a time: failover tests measure timings, and the machine has two cores.
 node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results.tap "${files[@]}" || status=$?
-# Servers are stopped by each test; this catches any a crashed test left behind.
-pkill -f 'lockd-test-server' 2>/dev/null || true
+# Servers are stopped by each test; this catches any that a crashed test left behind (their
+# data dirs are named lockd-etcd-* and lockd-zk-*).
+pkill -9 -f -- '--data-dir=[^ ]*lockd-etcd-' 2>/dev/null || true
+pkill -9 -f 'QuorumPeerMain [^ ]*lockd-zk-' 2>/dev/null || true
 summary=$(grep -E '^# (tests|pass|fail|skipped) ' test-results.tap | tr '\n' ' ')
 echo "test summary: ${summary}"
 pass=$(awk '/^# pass /{print $3}' test-results.tap); fail=$(awk '/^# fail /{print $3}' test-results.tap)
