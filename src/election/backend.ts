@@ -34,8 +34,9 @@ export interface Lease {
    */
   readonly signal: AbortSignal;
   /**
-   * Synchronous check on the monotonic clock: true while the self-fencing deadline has not passed
-   * and the signal is not aborted. The scheduler calls this right before starting a child, since
+   * Synchronous check on the monotonic clock: true while the self-fencing deadline has not passed,
+   * the signal is not aborted, and the session is not suspended (ZooKeeper: a missed heartbeat or
+   * a disconnect, until ownership is re-checked). The scheduler calls this right before starting a child, since
    * after a SIGSTOP timers fire in any order and the abort may not have run yet.
    */
   isValid(): boolean;
@@ -99,8 +100,8 @@ export interface Backend {
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
   /**
-   * Keys directly under `prefix` (a logical key prefix ending in `/`), sorted by key. lockd never
-   * stores a key more than one level below a prefix it lists (ZooKeeper sees children only).
+   * Every key below `prefix` (a logical key prefix ending in `/`), at any depth, sorted by key,
+   * like an etcd prefix range. Keys inside the election and lock layouts are never returned.
    */
   list(prefix: string): Promise<KeyValue[]>;
   delete(key: string): Promise<void>;

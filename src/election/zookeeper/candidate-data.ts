@@ -1,5 +1,5 @@
 import type { CandidateInfo } from '../backend.js';
-import type { ZkStat } from './zk-client.js';
+import type { ZkStat } from './zk-types.js';
 
 /** A candidate's node data: its CandidateInfo as JSON (UTF-8). */
 export function encodeCandidate(info: CandidateInfo): Buffer {
@@ -9,21 +9,25 @@ export function encodeCandidate(info: CandidateInfo): Buffer {
 /**
  * Reads a queue node's data. lockd's own nodes hold CandidateInfo JSON; anything else is a foreign
  * participant (a Curator LeaderLatch stores its id, an InterProcessMutex the client's IP address):
- * it is shown with `node` = the data as text, `since` = the node's creation time, and no host or pid.
+ * it is shown with `node` = the data as text and no host or pid. `since` defaults to the node's
+ * creation time. Never throws.
  */
 export function decodeCandidate(data: Buffer | null, stat: ZkStat): CandidateInfo {
   const text = data?.toString('utf8') ?? '';
+  const created = new Date(stat.ctimeMs).toISOString();
   try {
     const parsed: unknown = JSON.parse(text);
-    if (isCandidateInfo(parsed)) return { node: parsed.node, host: parsed.host, pid: parsed.pid, since: parsed.since };
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { node?: unknown }).node === 'string') {
+      const p = parsed as Partial<Record<keyof CandidateInfo, unknown>>;
+      return {
+        node: p.node as string,
+        host: typeof p.host === 'string' ? p.host : '',
+        pid: typeof p.pid === 'number' ? p.pid : 0,
+        since: typeof p.since === 'string' ? p.since : created,
+      };
+    }
   } catch {
-    // Not JSON: a foreign participant.
+    // Not JSON: a foreign participant's raw id.
   }
-  return { node: text, host: '', pid: 0, since: new Date(stat.ctimeMs).toISOString() };
-}
-
-function isCandidateInfo(value: unknown): value is CandidateInfo {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.node === 'string' && typeof v.host === 'string' && typeof v.pid === 'number' && typeof v.since === 'string';
+  return { node: text, host: '', pid: 0, since: created };
 }

@@ -2,65 +2,29 @@ import type { Socket } from 'node:net';
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Client, Event, Stat, State } from 'node-zookeeper-client';
 import type { Clock } from '../../clock.js';
-import { BackendStorageError, BackendUnavailableError } from '../../errors.js';
+import { BackendUnavailableError } from '../../errors.js';
+import { callWithDeadline, unexpected, type Reply } from './zk-call.js';
 import { parentPath } from './zk-layout.js';
+import { ZkCode, toZkStat, type ZkConnectionEvent, type ZkMultiResult, type ZkOp, type ZkStat } from './zk-types.js';
 
-/** The parts of a node's Stat lockd uses; zxids and session ids as `bigint`, never JS numbers. */
-export interface ZkStat {
-  czxid: bigint;
-  ephemeralOwner: bigint;
-  version: number;
-  numChildren: number;
-  /** Creation time, epoch ms (server wall clock). */
-  ctimeMs: number;
-}
-
-/** Converts the library's Stat (64-bit fields as 8-byte big-endian buffers). */
-export function toZkStat(stat: Stat): ZkStat {
-  return {
-    czxid: stat.czxid.readBigUInt64BE(0),
-    ephemeralOwner: stat.ephemeralOwner.readBigUInt64BE(0),
-    version: stat.version,
-    numChildren: stat.numChildren,
-    ctimeMs: Number(stat.ctime.readBigInt64BE(0)),
-  };
-}
-
-/** Connection events, as the client library reports them. */
-export type ZkConnectionEvent = 'connected' | 'disconnected' | 'expired' | 'auth-failed';
-
-/** One operation of a `multi` transaction. */
-export type ZkOp =
-  | { kind: 'check'; path: string }
-  | { kind: 'create'; path: string; data: Buffer }
-  /** `data: null` clears the value; `version` (default any) makes the set conditional. */
-  | { kind: 'set'; path: string; data: Buffer | null; version?: number };
-
-/** Outcome of a `multi`: committed, or the index and error code of the op that failed it. */
-export type ZkMultiResult = { ok: true } | { ok: false; index: number; code: number };
-
-/** ZooKeeper error codes lockd branches on. */
-export const ZkCode = { NO_NODE: -101, BAD_VERSION: -103, NODE_EXISTS: -110, NOT_EMPTY: -111 } as const;
-
+/** How `ZkClient.open` reaches the ensemble. */
 export interface ZkClientOptions {
   hosts: string;
   /** Requested session timeout; the server may cap it (see `negotiatedTimeoutMs`). */
   sessionTimeoutMs: number;
   auth?: { scheme: 'digest'; credentials: string };
+  /** Nodes created world-writable even with `auth` (shared by other clusters or applications). */
+  sharedPaths?: readonly string[];
   clock: Clock;
   /** How long `open` waits for a session before failing. */
   connectTimeoutMs: number;
 }
 
-// Codes the library makes up locally (no server answered), as opposed to codes a server sent.
-const LOCAL_CODES = new Set([-4, -112, -115]);
-const AUTH_CODES = new Set([-102, -114, -115]);
 // The library waits up to this long between rounds over the server list; its 1 s default
 // would eat most of a short session timeout during a failover.
 const SPIN_DELAY_MS = 100;
 const CLOSE_GRACE_MS = 1000;
-
-type Reply<T> = { ok: true; value: T } | { ok: false; code: number };
+const OPEN_ACL = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
 
 /**
  * One ZooKeeper session (node-zookeeper-client 1.1.3) behind promises. Every call has a deadline,
@@ -76,20 +40,19 @@ export class ZkClient {
   callTimeoutMs: number;
   private readonly listeners = new Set<(event: ZkConnectionEvent) => void>();
   private readonly acl: ACL[];
+  private readonly sharedPaths: ReadonlySet<string>;
   private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly client: Client,
     private readonly clock: Clock,
-    auth: boolean,
-    requestedTimeoutMs: number,
+    opts: ZkClientOptions,
   ) {
     this.lastAckSentAt = clock.monotonic();
-    this.callTimeoutMs = Math.round(requestedTimeoutMs / 3);
+    this.callTimeoutMs = Math.round(opts.sessionTimeoutMs / 3);
     // With credentials, nodes are created readable and writable only by the same identity.
-    this.acl = auth
-      ? [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('auth', ''))]
-      : [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
+    this.acl = opts.auth ? [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('auth', ''))] : OPEN_ACL;
+    this.sharedPaths = new Set(opts.sharedPaths ?? []);
     client.on('state', (state: State) => {
       const event = toConnectionEvent(state);
       if (event !== undefined && this.closing === undefined) for (const l of this.listeners) l(event);
@@ -109,7 +72,7 @@ export class ZkClient {
       retries: 0,
     });
     if (opts.auth) raw.addAuthInfo(opts.auth.scheme, Buffer.from(opts.auth.credentials));
-    const client = new ZkClient(raw, opts.clock, opts.auth !== undefined, opts.sessionTimeoutMs);
+    const client = new ZkClient(raw, opts.clock, opts);
     return new Promise((resolve, reject) => {
       const finish = (error?: unknown): void => {
         cancelTimer();
@@ -117,6 +80,8 @@ export class ZkClient {
         signal?.removeEventListener('abort', onAbort);
         if (error === undefined) {
           client.callTimeoutMs = Math.round(client.negotiatedTimeoutMs / 3);
+          // A bound late by at most the connect's round trip; every call made before a lease
+          // exists replaces it with its own (earlier, exact) send time.
           client.lastAckSentAt = opts.clock.monotonic();
           resolve(client);
         } else {
@@ -195,8 +160,9 @@ export class ZkClient {
     mode: 'persistent' | 'ephemeral-sequential',
   ): Promise<{ path: string } | { failed: 'NODE_EXISTS' | 'NO_NODE' }> {
     const flags = mode === 'persistent' ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL;
+    const acl = this.sharedPaths.has(path) ? OPEN_ACL : this.acl;
     const r = await this.call<string>('create', path, undefined, (cb) =>
-      data === null ? this.client.create(path, this.acl, flags, cb) : this.client.create(path, data, this.acl, flags, cb),
+      data === null ? this.client.create(path, acl, flags, cb) : this.client.create(path, data, acl, flags, cb),
     );
     if (r.ok) return { path: r.value };
     if (r.code === ZkCode.NODE_EXISTS) return { failed: 'NODE_EXISTS' };
@@ -286,35 +252,8 @@ export class ZkClient {
     timeoutMs: number | undefined,
     send: (cb: (error: unknown, value?: T) => void) => void,
   ): Promise<Reply<T>> {
-    const limit = timeoutMs ?? this.callTimeoutMs;
-    const sentAt = this.clock.monotonic();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const cancel = this.clock.setTimer(limit, () => {
-        if (settled) return;
-        settled = true;
-        reject(new BackendUnavailableError(`zookeeper ${op} ${path}: no reply within ${limit}ms`));
-      });
-      const cb = (error: unknown, value?: T): void => {
-        const code = errorCode(error);
-        // A late answer still proves the server heard from this session at `sentAt`.
-        if (error == null || (code !== undefined && !LOCAL_CODES.has(code))) {
-          this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
-        }
-        if (settled) return;
-        settled = true;
-        cancel();
-        if (error == null) resolve({ ok: true, value: value as T });
-        else if (code === undefined) reject(new BackendStorageError(`zookeeper ${op} ${path}: ${String(error)}`, error));
-        else if (AUTH_CODES.has(code)) reject(new BackendStorageError(`zookeeper ${op} ${path}: ${codeName(error)}`, error));
-        else if (LOCAL_CODES.has(code)) reject(new BackendUnavailableError(`zookeeper ${op} ${path}: ${codeName(error)}`, error));
-        else resolve({ ok: false, code });
-      };
-      try {
-        send(cb);
-      } catch (error) {
-        cb(error);
-      }
+    return callWithDeadline(this.clock, timeoutMs ?? this.callTimeoutMs, `${op} ${path}`, send, (sentAt) => {
+      this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
     });
   }
 }
@@ -325,17 +264,4 @@ function toConnectionEvent(state: State): ZkConnectionEvent | undefined {
   if (state === zookeeper.State.EXPIRED) return 'expired';
   if (state === zookeeper.State.AUTH_FAILED) return 'auth-failed';
   return undefined;
-}
-
-function errorCode(error: unknown): number | undefined {
-  if (error instanceof zookeeper.Exception) return error.getCode();
-  return undefined;
-}
-
-function codeName(error: unknown): string {
-  return error instanceof zookeeper.Exception ? error.getName() : String(error);
-}
-
-function unexpected(op: string, path: string, code: number): BackendStorageError {
-  return new BackendStorageError(`zookeeper ${op} ${path}: unexpected error code ${code}`);
 }

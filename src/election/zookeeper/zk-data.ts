@@ -1,6 +1,7 @@
 import type { KeyValue } from '../backend.js';
 import { BackendStorageError, BackendUnavailableError } from '../../errors.js';
-import { ZkCode, type ZkClient, type ZkMultiResult, type ZkOp } from './zk-client.js';
+import type { ZkClient } from './zk-client.js';
+import { ZkCode, type ZkMultiResult, type ZkOp } from './zk-types.js';
 import { parentPath } from './zk-layout.js';
 
 /*
@@ -27,16 +28,17 @@ export async function writeValue(client: ZkClient, path: string, data: Buffer): 
 
 /**
  * Every key below `dir` (at any depth) whose first segment starts with `childPrefix`, as
- * `keyPrefix + relative path`, sorted by key: the same set an etcd prefix range returns. A node
- * deleted while being read is left out.
+ * `keyPrefix + relative path`, sorted by key: the same set an etcd prefix range returns. The
+ * election and lock directories (`reserved`) are skipped; a node deleted while being read is left out.
  */
 export async function listValues(
   client: ZkClient,
   target: { dir: string; childPrefix: string; keyPrefix: string },
+  reserved: (path: string) => boolean,
 ): Promise<KeyValue[]> {
   const out: KeyValue[] = [];
   const walk = async (dir: string, keyPrefix: string, childPrefix: string): Promise<void> => {
-    const children = ((await client.getChildren(dir)) ?? []).filter((c) => c.startsWith(childPrefix));
+    const children = ((await client.getChildren(dir)) ?? []).filter((c) => c.startsWith(childPrefix) && !reserved(`${dir}/${c}`));
     await Promise.all(
       children.map(async (child) => {
         const node = await client.getData(`${dir}/${child}`);

@@ -35,24 +35,45 @@ export class ZkLayout {
   /** `<chroot>/lockd/<cluster>`. */
   readonly base: string;
   readonly leaderDir: string;
+  /**
+   * The nodes above `base` (each chroot level and `<chroot>/lockd`), which other clusters and
+   * applications share: they must not be created with one cluster's credentials-only ACL.
+   */
+  readonly sharedAncestors: readonly string[];
+  private readonly locksDir: string;
 
   constructor(chroot: string, cluster: string) {
     assertSegments(cluster, 'cluster name');
     if (cluster.includes('/')) throw new UsageError(`cluster name "${cluster}" must not contain "/"`);
     this.base = `${chroot}/lockd/${cluster}`;
     this.leaderDir = `${this.base}/leader`;
+    this.locksDir = `${this.base}/locks`;
+    const levels = `${chroot}/lockd`.split('/').slice(1);
+    this.sharedAncestors = levels.map((_, i) => `/${levels.slice(0, i + 1).join('/')}`);
   }
 
-  /** Directory of lock `name`. Throws `UsageError` for a name that is not a valid path. */
+  /** Directory of lock `name`. Throws `UsageError` for an empty name or one with `/`. */
   lockDir(name: string): string {
+    // A `/` would nest one lock's queue inside another's directory.
+    if (name.includes('/')) throw new UsageError(`invalid lock name "${name}": must not contain "/"`);
     assertSegments(name, 'lock name');
-    return `${this.base}/locks/${name}`;
+    return `${this.locksDir}/${name}`;
   }
 
-  /** Node of data key `key` (e.g. `runs/backup/1700000000000`). Throws `UsageError` for a bad key. */
+  /**
+   * Node of data key `key` (e.g. `runs/backup/1700000000000`). Throws `UsageError` for a bad key
+   * or one inside the election or lock directories.
+   */
   dataPath(key: string): string {
     assertSegments(key, 'key');
-    return `${this.base}/${key}`;
+    const path = `${this.base}/${key}`;
+    if (this.isReserved(path)) throw new UsageError(`key "${key}" is inside the election or lock namespace`);
+    return path;
+  }
+
+  /** True for the election and lock directories and anything below them (never data keys). */
+  isReserved(path: string): boolean {
+    return [this.leaderDir, this.locksDir].some((dir) => path === dir || path.startsWith(`${dir}/`));
   }
 
   /**

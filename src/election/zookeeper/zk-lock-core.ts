@@ -17,6 +17,7 @@ export interface HeldNode {
   token: bigint;
 }
 
+/** Which queue `lockNode` joins, with what data, and whether it waits its turn. */
 export interface LockNodeOptions {
   /** The queue directory, e.g. `/lockd/<cluster>/leader`. */
   dir: string;
@@ -142,6 +143,8 @@ function predecessorGone(session: ZkSession, path: string, signal: AbortSignal |
     const onAbort = (): void => finish(signal?.reason);
     const unsubscribe = session.subscribe(() => finish());
     signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort between the caller's last check and here fires no event.
+    if (signal?.aborted) return onAbort();
     // getData rather than exists: on a missing node it leaves no watch behind (as Curator does).
     session.client.getData(path, () => finish()).then(
       (found) => {

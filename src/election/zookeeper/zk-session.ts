@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
 import { BackendUnavailableError, LeadershipLostError } from '../../errors.js';
-import type { ZkClient, ZkConnectionEvent } from './zk-client.js';
+import type { ZkClient } from './zk-client.js';
+import type { ZkConnectionEvent } from './zk-types.js';
 
 /**
  * `connected`: leases may act. `suspended`: a heartbeat went unanswered or the connection dropped;
@@ -104,6 +105,7 @@ export class ZkSession {
 
   /** Resolves on the next state change; rejects with the signal's reason when aborted. */
   nextChange(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         unsubscribe();

@@ -124,7 +124,7 @@ class ZooKeeperBackend implements Backend {
 
   async list(prefix: string): Promise<KeyValue[]> {
     const target = this.layout.listTarget(prefix);
-    return listValues((await this.ensureSession()).client, target);
+    return listValues((await this.ensureSession()).client, target, (path) => this.layout.isReserved(path));
   }
 
   async delete(key: string): Promise<void> {
@@ -144,6 +144,7 @@ class ZooKeeperBackend implements Backend {
   }
 
   health(): BackendHealth {
+    if (this.closing) return { up: false, reason: 'backend closed' };
     const s = this.session;
     if (s === undefined) return { up: false, reason: this.opening ? 'connecting to zookeeper' : 'no zookeeper session' };
     if (s.state === 'lost') return { up: false, reason: `zookeeper session lost: ${s.reason}` };
@@ -176,6 +177,7 @@ class ZooKeeperBackend implements Backend {
     return new Promise((resolve, reject) => {
       const onAbort = (): void => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
       this.opening?.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
@@ -186,6 +188,7 @@ class ZooKeeperBackend implements Backend {
       hosts: this.hosts,
       sessionTimeoutMs: requestedMs,
       auth: this.config.auth,
+      sharedPaths: this.layout.sharedAncestors,
       clock: this.clock,
       connectTimeoutMs: requestedMs + 1000,
     });

@@ -1,0 +1,232 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './ports.js';
+import { requireBinary } from './require-binary.js';
+
+const javaBinary = '/usr/bin/java';
+const zookeeperJar = '/usr/share/java/zookeeper.jar';
+// zookeeper.jar's manifest names its dependencies (jute, netty, ...); only a logging binding is added.
+const classpath = `${zookeeperJar}:/usr/share/java/slf4j-simple.jar`;
+const readyTimeoutMs = 20_000;
+
+/** One ZooKeeper server process on loopback, in a temp data dir. */
+export interface ZkServer {
+  /** `127.0.0.1:PORT` */
+  readonly connect: string;
+  /** Pid of the current java process (changes on `restart`). */
+  readonly pid: number;
+  /** SIGSTOP: the server keeps its sockets but answers nothing, and expires no session meanwhile. */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
+  /** SIGKILL, without waiting (use `restart` or `stop` afterwards). Sessions survive on disk. */
+  kill9(): void;
+  /** Kills the server if it runs and starts it again on the same data dir and ports; resolves when serving. */
+  restart(): Promise<void>;
+  /** Kills the server and removes its files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A ZooKeeper ensemble; `connect` lists every member. */
+export interface ZkEnsemble {
+  readonly connect: string;
+  readonly servers: ZkServer[];
+  /** Stops every member and removes their files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts a standalone ZooKeeper 3.8 (Debian's `zookeeper` package) with a client port from
+ * `freePort()`, tickTime 200 ms (session timeouts from 400 ms to 60 s are granted), and resolves
+ * once `srvr` answers with a `Mode:` line. Retries on a port clash; throws when java or the jar is
+ * missing or the server does not serve within 20 s.
+ */
+export async function startZooKeeper(): Promise<ZkServer> {
+  checkInstalled();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const root = mkdtempSync(join(tmpdir(), 'lockd-zk-'));
+    const member = new Member(root, 0, await freePort(), '');
+    try {
+      await member.launch();
+      return member;
+    } catch (err) {
+      lastError = err;
+      await member.stop();
+    }
+  }
+  throw new Error(`zookeeper did not start: ${String(lastError)}`);
+}
+
+/**
+ * Starts an `n`-member ensemble on loopback (client, quorum and election ports from `freePort()`)
+ * and resolves once every member serves (`Mode: leader` or `follower`). Throws as `startZooKeeper`.
+ */
+export async function startZooKeeperEnsemble(n = 3): Promise<ZkEnsemble> {
+  checkInstalled();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const root = mkdtempSync(join(tmpdir(), 'lockd-zk-ensemble-'));
+    const ports = [];
+    for (let i = 0; i < n; i++) ports.push({ client: await freePort(), quorum: await freePort(), election: await freePort() });
+    const peers = ports.map((p, i) => `server.${i + 1}=127.0.0.1:${p.quorum}:${p.election}`).join('\n');
+    const members = ports.map((p, i) => new Member(join(root, `server${i + 1}`), i + 1, p.client, peers));
+    const stop = async (): Promise<void> => {
+      await Promise.all(members.map((m) => m.stop()));
+      rmSync(root, { recursive: true, force: true });
+    };
+    try {
+      await Promise.all(members.map((m) => m.launch()));
+      return { connect: members.map((m) => m.connect).join(','), servers: members, stop };
+    } catch (err) {
+      lastError = err;
+      await stop();
+    }
+  }
+  throw new Error(`zookeeper ensemble did not start: ${String(lastError)}`);
+}
+
+function checkInstalled(): void {
+  requireBinary(javaBinary, 'default-jre-headless');
+  try {
+    accessSync(zookeeperJar, constants.R_OK);
+  } catch {
+    throw new Error(`${zookeeperJar} is missing: apt-get install zookeeper, or run \`npm test\`, which installs it`);
+  }
+}
+
+class Member implements ZkServer {
+  readonly connect: string;
+  private child: ChildProcess | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly myid: number,
+    private readonly clientPort: number,
+    peers: string,
+  ) {
+    this.connect = `127.0.0.1:${clientPort}`;
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    if (myid > 0) writeFileSync(join(dir, 'data', 'myid'), `${myid}\n`);
+    const config = [
+      // Short ticks: sessions expire within a tick of their timeout, and 2-4 s timeouts are granted.
+      'tickTime=200',
+      'initLimit=25',
+      'syncLimit=10',
+      'maxSessionTimeout=60000',
+      `dataDir=${join(dir, 'data')}`,
+      `clientPort=${clientPort}`,
+      'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=srvr,ruok,cons',
+      // The data is thrown away after the test; fsync latency would only slow every write.
+      'forceSync=no',
+      peers,
+    ];
+    writeFileSync(join(dir, 'zoo.cfg'), `${config.join('\n')}\n`);
+  }
+
+  get pid(): number {
+    if (this.child?.pid === undefined) throw new Error('zookeeper is not running');
+    return this.child.pid;
+  }
+
+  async launch(): Promise<void> {
+    const log = openSync(join(this.dir, 'zookeeper.log'), 'a');
+    const child = spawn(
+      javaBinary,
+      [
+        '-Xmx256m',
+        '-XX:+UseSerialGC',
+        '-XX:TieredStopAtLevel=1',
+        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+        '-cp',
+        classpath,
+        'org.apache.zookeeper.server.quorum.QuorumPeerMain',
+        join(this.dir, 'zoo.cfg'),
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    this.child = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    await this.waitServing(child);
+  }
+
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  kill9(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  private async waitServing(child: ChildProcess): Promise<void> {
+    const deadline = performance.now() + readyTimeoutMs;
+    while (performance.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`zookeeper exited (${child.exitCode ?? child.signalCode}):\n${this.logTail()}`);
+      }
+      if (/^Mode: /m.test(await fourLetterWord(this.clientPort, 'srvr'))) return;
+      await delay(100);
+    }
+    throw new Error(`zookeeper ${this.connect} not serving within ${readyTimeoutMs / 1000} s:\n${this.logTail()}`);
+  }
+
+  private logTail(): string {
+    try {
+      return readFileSync(join(this.dir, 'zookeeper.log'), 'utf8').split('\n').slice(-20).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+}
+
+/**
+ * Sends a four-letter word (`srvr`, `ruok`, `cons`) and resolves with the whole answer; `''` when
+ * the server is not listening or does not answer within a second.
+ */
+export function fourLetterWord(port: number, word: string): Promise<string> {
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(word));
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(answer));
+  });
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { ZkClient } from '../../src/election/zookeeper/zk-client.js';
+import type { ZkConnectionEvent, ZkStat } from '../../src/election/zookeeper/zk-types.js';
+import { ZkSession } from '../../src/election/zookeeper/zk-session.js';
+import { BackendUnavailableError, LeadershipLostError } from '../../src/errors.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+const TIMEOUT = 4000; // heartbeat every 1000 ms, margin 800 ms: deadline = last ack sent + 3200 ms
+const OURS = 0x100n;
+
+/**
+ * The part of ZkClient a session uses, against a pretend server: while `answering` is false,
+ * calls get no reply (they time out on the fake clock, as the real client's deadlines do) and
+ * `thaw()` delivers the late replies, which still count as acknowledgements.
+ */
+class FakeServerClient {
+  readonly negotiatedTimeoutMs = TIMEOUT;
+  readonly sessionId = OURS;
+  lastAckSentAt: number;
+  answering = true;
+  /** Deletes fail at once, as on a connection loss. */
+  failRemoves = false;
+  closed = false;
+  /** Node path -> ephemeralOwner. */
+  readonly nodes = new Map<string, bigint>();
+  private readonly late: Array<() => void> = [];
+  private listener: (event: ZkConnectionEvent) => void = () => {};
+
+  constructor(private readonly clock: FakeClock) {
+    this.lastAckSentAt = clock.monotonic();
+  }
+
+  onConnection(listener: (event: ZkConnectionEvent) => void): () => void {
+    this.listener = listener;
+    return () => {};
+  }
+
+  emit(event: ZkConnectionEvent): void {
+    this.listener(event);
+  }
+
+  exists(path: string, opts: { timeoutMs?: number } = {}): Promise<ZkStat | null> {
+    return this.call(opts.timeoutMs, () => {
+      const owner = this.nodes.get(path);
+      return owner === undefined ? null : { czxid: 1n, ephemeralOwner: owner, version: 0, numChildren: 0, ctimeMs: 0 };
+    });
+  }
+
+  remove(path: string): Promise<'removed' | 'absent'> {
+    if (this.failRemoves) return Promise.reject(new BackendUnavailableError('connection loss'));
+    return this.call(undefined, () => (this.nodes.delete(path) ? 'removed' : 'absent'));
+  }
+
+  thaw(): void {
+    this.answering = true;
+    for (const reply of this.late.splice(0)) reply();
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  private call<T>(timeoutMs = 1000, answer: () => T): Promise<T> {
+    const sentAt = this.clock.monotonic();
+    return new Promise((resolve, reject) => {
+      const reply = (): void => {
+        this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
+        resolve(answer());
+      };
+      if (this.answering) return reply();
+      this.late.push(reply);
+      this.clock.setTimer(timeoutMs, () => reject(new BackendUnavailableError('no reply')));
+    });
+  }
+}
+
+function setup(): { clock: FakeClock; server: FakeServerClient; session: ZkSession; lost: LeadershipLostError[] } {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const server = new FakeServerClient(clock);
+  const session = new ZkSession(server as unknown as ZkClient, clock, pino({ level: 'silent' }), '/lockd/c');
+  const lost: LeadershipLostError[] = [];
+  server.nodes.set('/lockd/c/leader/n1', OURS);
+  session.own({ path: '/lockd/c/leader/n1', lost: (reason) => lost.push(reason) });
+  return { clock, server, session, lost };
+}
+
+describe('zookeeper session liveness (fake server, fake clock)', () => {
+  it('answered heartbeats every quarter of the timeout keep the session usable', async () => {
+    const { clock, session, lost } = setup();
+    let minRemaining = Infinity;
+    await clock.advance(20_000, () => {
+      assert.equal(session.canAct(), true);
+      minRemaining = Math.min(minRemaining, session.remainingMs());
+    });
+    assert.equal(session.state, 'connected');
+    assert.ok(minRemaining >= TIMEOUT - 800 - 1000, `remaining fell to ${minRemaining} ms`);
+    assert.deepEqual(lost, []);
+  });
+
+  it('a silent server: suspended at the first missed heartbeat, lost at last-ack + timeout - margin', async () => {
+    const { clock, server, session, lost } = setup();
+    server.answering = false;
+    const start = clock.monotonic();
+    let suspendedAt: number | undefined;
+    let lostAt: number | undefined;
+    session.subscribe((state) => {
+      if (state === 'suspended') suspendedAt ??= clock.monotonic() - start;
+      if (state === 'lost') lostAt ??= clock.monotonic() - start;
+    });
+    await clock.advance(3199);
+    assert.equal(suspendedAt, 2000, 'the heartbeat sent at 1000 ms times out at 2000 ms');
+    assert.equal(session.canAct(), false);
+    assert.equal(lost.length, 0, 'suspension alone aborts nothing');
+    await clock.advance(1);
+    assert.equal(lostAt, 3200);
+    assert.equal(lost.length, 1);
+    assert.match(lost[0]?.message ?? '', /zookeeper session lost: no reply from zookeeper for 3200ms/);
+    assert.equal(server.closed, true, 'a lost session closes its client');
+  });
+
+  it('late replies count as acks: after a short freeze the session resumes, with ownership re-checked', async () => {
+    const { clock, server, session, lost } = setup();
+    server.answering = false;
+    await clock.advance(2000);
+    assert.equal(session.state, 'suspended');
+    server.thaw();
+    // The late reply to the heartbeat sent at 1000 ms moved the deadline past 3200 ms.
+    assert.ok(session.remainingMs() > 0);
+    await clock.advance(1000);
+    assert.equal(session.state, 'connected', 'the next heartbeat is answered and the re-check passes');
+    assert.equal(session.canAct(), true);
+    await clock.advance(10_000);
+    assert.deepEqual(lost, []);
+  });
+
+  it('after a reconnect a node now owned by another session loses its lease; the rest resume', async () => {
+    const { clock, server, session, lost } = setup();
+    const lost2: LeadershipLostError[] = [];
+    server.nodes.set('/lockd/c/locks/j/n2', 0x999n);
+    session.own({ path: '/lockd/c/locks/j/n2', lost: (reason) => lost2.push(reason) });
+    server.emit('disconnected');
+    assert.equal(session.state, 'suspended');
+    assert.equal(session.canAct(), false);
+    server.emit('connected');
+    await clock.advance(0);
+    assert.equal(session.state, 'connected');
+    assert.deepEqual(lost, []);
+    assert.equal(lost2.length, 1);
+    assert.match(lost2[0]!.message, /belongs to another session/);
+  });
+
+  it('a disconnect during the ownership re-check keeps the session suspended', async () => {
+    const { clock, server, session } = setup();
+    server.emit('disconnected');
+    server.answering = false;
+    server.emit('connected');
+    await clock.advance(0);
+    server.emit('disconnected');
+    server.thaw();
+    await clock.advance(0);
+    assert.equal(session.state, 'suspended', 'the re-check proved ownership before the second disconnect only');
+    server.emit('connected');
+    await clock.advance(0);
+    assert.equal(session.state, 'connected');
+  });
+
+  it('an expired session is lost at once; discard() of a node is retried after the next answered heartbeat', async () => {
+    const { clock, server, session, lost } = setup();
+    server.nodes.set('/lockd/c/locks/j/orphan', OURS);
+    server.failRemoves = true;
+    await session.discard({ path: '/lockd/c/locks/j/orphan' });
+    assert.equal(server.nodes.has('/lockd/c/locks/j/orphan'), true, 'the first attempt failed');
+    server.failRemoves = false;
+    await clock.advance(1000);
+    assert.equal(server.nodes.has('/lockd/c/locks/j/orphan'), false, 'retried after an answered heartbeat');
+
+    server.emit('expired');
+    assert.equal(session.state, 'lost');
+    assert.equal(lost.length, 1);
+    await assert.rejects(session.waitUntilConnected(), BackendUnavailableError);
+  });
+});
