@@ -18,17 +18,28 @@ export interface LatencyRow {
 const N = 400;
 const WARMUP = 40;
 
-/** lockd's tryAcquire + release against a raw create-if-absent + delete on the same server. */
+/**
+ * lockd's tryAcquire + release against a raw create-if-absent + delete on the same server. The two
+ * alternate call by call, so both see the same machine load.
+ */
 export async function lockLatency(name: string, config: BackendConfig, raw: () => Promise<{ op: () => Promise<void>; close: () => Promise<void>; what: string }>): Promise<LatencyRow> {
   const backend = await createBackend(config, { cluster: `bench${Date.now()}`, ttlMs: 10_000, logger: pino({ level: 'silent' }) });
-  const lockd = await timeEach(N, WARMUP, async () => {
+  const baseline = await raw();
+  const lockd: number[] = [];
+  const rawSamples: number[] = [];
+  await timeEach(N, WARMUP, async (i) => {
+    const start = performance.now();
     const lease = await backend.tryAcquire('bench');
     if (lease === null) throw new Error('bench lock unexpectedly held');
     await lease.release();
+    const middle = performance.now();
+    await baseline.op();
+    if (i >= 0) {
+      lockd.push(middle - start);
+      rawSamples.push(performance.now() - middle);
+    }
   });
   await backend.close();
-  const baseline = await raw();
-  const rawSamples = await timeEach(N, WARMUP, baseline.op);
   await baseline.close();
   return {
     backend: name,

@@ -1,11 +1,10 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './ports.js';
 import { requireBinary } from './require-binary.js';
+import { ServerProcess } from './server-process.js';
 
 const etcdBinary = '/usr/bin/etcd';
 const etcdctlBinary = '/usr/bin/etcdctl';
@@ -27,14 +26,6 @@ export interface EtcdServer {
   /** Kills the server and removes its data dir. Idempotent. */
   stop(): Promise<void>;
 }
-
-const running = new Set<{ child: ChildProcess; dir: string }>();
-process.on('exit', () => {
-  for (const { child, dir } of running) {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 /**
  * Starts etcd (`/usr/bin/etcd`, Debian's etcd-server) with client and peer ports from `freePort()`,
@@ -62,30 +53,23 @@ export async function startEtcd(): Promise<EtcdServer> {
   throw new Error(`etcd did not start: ${String(lastError)}`);
 }
 
-class Server implements EtcdServer {
+class Server extends ServerProcess implements EtcdServer {
   readonly endpoint: string;
-  private child: ChildProcess | undefined;
-  private entry: { child: ChildProcess; dir: string } | undefined;
 
   constructor(
-    private readonly dir: string,
+    dir: string,
     clientPort: number,
     private readonly peerPort: number,
   ) {
+    super(dir, 'etcd', 10_000);
     this.endpoint = `http://127.0.0.1:${clientPort}`;
   }
 
-  get pid(): number {
-    if (this.child?.pid === undefined) throw new Error('etcd is not running');
-    return this.child.pid;
-  }
-
-  async launch(): Promise<void> {
+  protected command(): { file: string; args: string[] } {
     const peer = `http://127.0.0.1:${this.peerPort}`;
-    const log = openSync(join(this.dir, 'etcd.log'), 'a');
-    const child = spawn(
-      etcdBinary,
-      [
+    return {
+      file: etcdBinary,
+      args: [
         '--name=lockd-test',
         `--data-dir=${join(this.dir, 'data')}`,
         `--listen-client-urls=${this.endpoint}`,
@@ -100,60 +84,10 @@ class Server implements EtcdServer {
         '--logger=zap',
         '--log-level=warn',
       ],
-      { stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    this.child = child;
-    this.entry = { child, dir: this.dir };
-    running.add(this.entry);
-    await this.waitHealthy(child);
+    };
   }
 
-  freeze(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  thaw(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  kill9(): void {
-    this.child?.kill('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (this.entry) running.delete(this.entry);
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  private async waitHealthy(child: ChildProcess): Promise<void> {
-    const deadline = performance.now() + 10_000;
-    while (performance.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`etcd exited (${child.exitCode ?? child.signalCode}):\n${this.logTail()}`);
-      }
-      if (await this.healthy()) return;
-      await delay(100);
-    }
-    throw new Error(`etcd not healthy within 10 s:\n${this.logTail()}`);
-  }
-
-  private healthy(): Promise<boolean> {
+  protected isReady(): Promise<boolean> {
     return new Promise((resolve) => {
       execFile(
         etcdctlBinary,
@@ -162,13 +96,5 @@ class Server implements EtcdServer {
         (err) => resolve(err === null),
       );
     });
-  }
-
-  private logTail(): string {
-    try {
-      return readFileSync(join(this.dir, 'etcd.log'), 'utf8').split('\n').slice(-20).join('\n');
-    } catch {
-      return '(no log)';
-    }
   }
 }

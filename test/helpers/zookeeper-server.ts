@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './ports.js';
 import { requireBinary } from './require-binary.js';
+import { ServerProcess } from './server-process.js';
 
 const javaBinary = '/usr/bin/java';
 const zookeeperJar = '/usr/share/java/zookeeper.jar';
@@ -39,11 +37,6 @@ export interface ZkEnsemble {
   /** Stops every member and removes their files. Idempotent. */
   stop(): Promise<void>;
 }
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /**
  * Starts a standalone ZooKeeper 3.8 (Debian's `zookeeper` package) with a client port from
@@ -105,16 +98,16 @@ function checkInstalled(): void {
   }
 }
 
-class Member implements ZkServer {
+class Member extends ServerProcess implements ZkServer {
   readonly connect: string;
-  private child: ChildProcess | undefined;
 
   constructor(
-    private readonly dir: string,
-    private readonly myid: number,
+    dir: string,
+    myid: number,
     private readonly clientPort: number,
     peers: string,
   ) {
+    super(dir, 'zookeeper', readyTimeoutMs);
     this.connect = `127.0.0.1:${clientPort}`;
     mkdirSync(join(dir, 'data'), { recursive: true });
     if (myid > 0) writeFileSync(join(dir, 'data', 'myid'), `${myid}\n`);
@@ -136,16 +129,10 @@ class Member implements ZkServer {
     writeFileSync(join(dir, 'zoo.cfg'), `${config.join('\n')}\n`);
   }
 
-  get pid(): number {
-    if (this.child?.pid === undefined) throw new Error('zookeeper is not running');
-    return this.child.pid;
-  }
-
-  async launch(): Promise<void> {
-    const log = openSync(join(this.dir, 'zookeeper.log'), 'a');
-    const child = spawn(
-      javaBinary,
-      [
+  protected command(): { file: string; args: string[] } {
+    return {
+      file: javaBinary,
+      args: [
         '-Xmx256m',
         '-XX:+UseSerialGC',
         '-XX:TieredStopAtLevel=1',
@@ -155,64 +142,11 @@ class Member implements ZkServer {
         'org.apache.zookeeper.server.quorum.QuorumPeerMain',
         join(this.dir, 'zoo.cfg'),
       ],
-      { stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    this.child = child;
-    running.add(child);
-    child.once('exit', () => running.delete(child));
-    await this.waitServing(child);
+    };
   }
 
-  freeze(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  thaw(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  kill9(): void {
-    this.child?.kill('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  private async waitServing(child: ChildProcess): Promise<void> {
-    const deadline = performance.now() + readyTimeoutMs;
-    while (performance.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`zookeeper exited (${child.exitCode ?? child.signalCode}):\n${this.logTail()}`);
-      }
-      if (/^Mode: /m.test(await fourLetterWord(this.clientPort, 'srvr'))) return;
-      await delay(100);
-    }
-    throw new Error(`zookeeper ${this.connect} not serving within ${readyTimeoutMs / 1000} s:\n${this.logTail()}`);
-  }
-
-  private logTail(): string {
-    try {
-      return readFileSync(join(this.dir, 'zookeeper.log'), 'utf8').split('\n').slice(-20).join('\n');
-    } catch {
-      return '(no log)';
-    }
+  protected async isReady(): Promise<boolean> {
+    return /^Mode: /m.test(await fourLetterWord(this.clientPort, 'srvr'));
   }
 }
 

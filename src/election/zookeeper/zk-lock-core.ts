@@ -113,11 +113,12 @@ async function waitForTurn(session: ZkSession, ourPath: string, opts: LockNodeOp
 
 async function readTurn(session: ZkSession, ourPath: string, opts: LockNodeOptions): Promise<Turn> {
   const client = session.client;
-  const sorted = sortBySequence((await client.getChildren(opts.dir)) ?? [], opts.lockName);
+  // Both reads go out together (one round trip); the stat is only used if we turn out to hold.
+  const [children, stat] = await Promise.all([client.getChildren(opts.dir), client.exists(ourPath)]);
+  const sorted = sortBySequence(children ?? [], opts.lockName);
   const index = sorted.indexOf(nodeName(ourPath));
   if (index === -1) return { kind: 'vanished' };
   if (index > 0) return { kind: 'behind', predecessor: `${opts.dir}/${sorted[index - 1]}` };
-  const stat = await client.exists(ourPath);
   if (stat === null) return { kind: 'vanished' };
   if (stat.ephemeralOwner !== client.sessionId) {
     throw new BackendStorageError(`zookeeper node ${ourPath} belongs to session ${stat.ephemeralOwner.toString(16)}`);
