@@ -96,8 +96,10 @@ export async function rawSqlite(file: string) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE IF NOT EXISTS bench_raw (name TEXT PRIMARY KEY, holder TEXT)');
-  const insert = db.transaction(() => db.prepare('INSERT INTO bench_raw (name, holder) VALUES (?, ?)').run('bench', 'me'));
-  const remove = db.transaction(() => db.prepare('DELETE FROM bench_raw WHERE name = ?').run('bench'));
+  const insertRow = db.prepare('INSERT INTO bench_raw (name, holder) VALUES (?, ?)');
+  const deleteRow = db.prepare('DELETE FROM bench_raw WHERE name = ?');
+  const insert = db.transaction(() => insertRow.run('bench', 'me'));
+  const remove = db.transaction(() => deleteRow.run('bench'));
   return {
     what: 'INSERT + DELETE in BEGIN IMMEDIATE transactions (better-sqlite3)',
     op: async () => {

@@ -164,3 +164,24 @@ export function fourLetterWord(port: number, word: string): Promise<string> {
     socket.on('close', () => resolve(answer));
   });
 }
+
+/** The ensemble member that serves ZooKeeper session `sessionId` (hex, as lockd logs it), found with `cons`. */
+export async function memberServing(ensemble: ZkEnsemble, sessionId: string): Promise<ZkServer> {
+  if (sessionId === '') throw new Error('no session id to look for');
+  for (const server of ensemble.servers) {
+    if ((await fourLetterWord(clientPort(server), 'cons')).includes(`sid=0x${sessionId},`)) return server;
+  }
+  throw new Error(`no member serves session 0x${sessionId}`);
+}
+
+/** The member that is the ensemble's leader, found with `srvr`. */
+export async function ensembleLeader(ensemble: ZkEnsemble): Promise<ZkServer> {
+  for (const server of ensemble.servers) {
+    if ((await fourLetterWord(clientPort(server), 'srvr')).includes('Mode: leader')) return server;
+  }
+  throw new Error('no member is the ensemble leader');
+}
+
+function clientPort(server: ZkServer): number {
+  return Number(server.connect.split(':')[1]);
+}

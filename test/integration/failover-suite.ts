@@ -3,6 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { assertLedgerInvariants, ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
+import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
 
 const TTL_S = 3;
 const TTL_MS = TTL_S * 1000;
@@ -46,6 +47,7 @@ export function failoverSuite(target: ProcessBackendTarget): void {
 
         await waitForLedger(ledger, (e) => e.filter((x) => x.node === next.replica.name).length >= 3, 10_000);
         assertLedgerInvariants(readLedger(ledger));
+        assert.deepEqual(overlappingTerms(leadershipTerms(cluster.replicas), new Map([[first.replica.name, killedWall]])), []);
       } finally {
         await cluster.stop();
       }
@@ -71,6 +73,7 @@ export function failoverSuite(target: ProcessBackendTarget): void {
 
         await waitForLedger(ledger, (e) => e.filter((x) => x.node === next.replica.name).length >= 2, 10_000);
         assertLedgerInvariants(readLedger(ledger));
+        assert.deepEqual(overlappingTerms(leadershipTerms(cluster.replicas)), []);
       } finally {
         await cluster.stop();
       }

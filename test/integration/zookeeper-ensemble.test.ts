@@ -6,7 +6,7 @@ import type { Backend, Lease } from '../../src/election/backend.js';
 import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
 import { LockdError } from '../../src/errors.js';
 import { candidate, waitFor } from '../conformance/conformance-context.js';
-import { fourLetterWord, startZooKeeperEnsemble, type ZkEnsemble, type ZkServer } from '../helpers/zookeeper-server.js';
+import { ensembleLeader, memberServing, startZooKeeperEnsemble, type ZkEnsemble, type ZkServer } from '../helpers/zookeeper-server.js';
 import { LogSink, Sampler } from './zookeeper-support.js';
 
 const ttlMs = 3000;
@@ -126,21 +126,3 @@ function sampleHolders(leases: readonly Lease[], observer: Backend): Sampler {
 }
 
 /** The member whose `cons` lists session `sessionId` (hex). */
-async function memberServing(ensemble: ZkEnsemble, sessionId: string): Promise<ZkServer> {
-  assert.notEqual(sessionId, '', 'the backend logged no session id');
-  for (const server of ensemble.servers) {
-    if ((await fourLetterWord(port(server), 'cons')).includes(`sid=0x${sessionId},`)) return server;
-  }
-  throw new Error(`no member serves session 0x${sessionId}`);
-}
-
-async function ensembleLeader(ensemble: ZkEnsemble): Promise<ZkServer> {
-  for (const server of ensemble.servers) {
-    if ((await fourLetterWord(port(server), 'srvr')).includes('Mode: leader')) return server;
-  }
-  throw new Error('no member is the ensemble leader');
-}
-
-function port(server: ZkServer): number {
-  return Number(server.connect.split(':')[1]);
-}
