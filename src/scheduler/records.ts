@@ -3,7 +3,11 @@
  * `lockd status` and `lockd history` read these, so the shapes are part of the contract.
  */
 
-export type RunOutcome = 'running' | 'success' | 'failed' | 'timeout' | 'killed' | 'skipped' | 'missed';
+/**
+ * `unknown`: the leader that started the run lost its lease before recording the outcome (see
+ * `settleOrphanRuns`).
+ */
+export type RunOutcome = 'running' | 'success' | 'failed' | 'timeout' | 'killed' | 'skipped' | 'missed' | 'unknown';
 
 /** Why a slot was not run. */
 export type NotRunReason =

@@ -1,5 +1,6 @@
 import type { JobConfig } from '../config/types.js';
 import type { FencingToken } from '../election/backend.js';
+import { settleOrphanRuns } from './orphan-runs.js';
 import { LeadershipLostError, UsageError } from '../errors.js';
 import { raceAbort } from './abortable.js';
 import { nextSlot } from './cron-slots.js';
@@ -70,6 +71,7 @@ export class Scheduler {
     const now = this.#ctx.clock.now();
     const trackers = [...this.#jobs.values()].map((job) => this.#tracker(job));
     const states = await Promise.all(trackers.map((t) => t.load()));
+    await Promise.all(trackers.map((t) => settleOrphanRuns(this.#ctx, t.name)));
     opts.signal?.throwIfAborted();
     await Promise.all(
       trackers.map((t, i) => {

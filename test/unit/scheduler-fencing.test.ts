@@ -106,7 +106,7 @@ describe('fencing', () => {
 
   it('a slot whose record already exists is not run again', async () => {
     const h = await harness([jobConfig('j')], { now: T0, auto: 'success' });
-    const existing = JSON.stringify({ job: 'j', slot: M(1), outcome: 'running', node: 'other' });
+    const existing = JSON.stringify({ job: 'j', slot: M(1), outcome: 'success', node: 'other' });
     h.store.kv.set(`runs/j/${M(1)}`, existing);
     await h.scheduler.start();
     await h.clock.advanceTo(M(1));

@@ -237,10 +237,11 @@ describe('records', () => {
   it('prunes run records to the newest `history`, listing once', async () => {
     const h = await harness([jobConfig('j', { history: 3 })], { now: T0, auto: 'success' });
     await h.scheduler.start();
+    const listsAtStart = h.backend.callsOf('list').length;
     await h.clock.advanceTo(M(8));
     await h.scheduler.idle();
     assert.deepEqual(h.records('j').map((r) => r.slot), [M(6), M(7), M(8)]);
-    assert.equal(h.backend.callsOf('list').length, 1);
+    assert.equal(h.backend.callsOf('list').length, listsAtStart + 1);
     assert.equal(h.state('j')?.lastSlot, M(8));
   });
 
