@@ -13,6 +13,9 @@ import { startHttpServer, type HttpServer } from './http/server.js';
 import { RequestInbox } from './requests.js';
 import { abortableDelay, waitForAbort } from './abort.js';
 
+/** How long a replica that resigned waits before campaigning again. */
+const RESIGN_PAUSE_MS = 1000;
+
 /** What ended a term of leadership. */
 type TermEnd = 'shutdown' | 'resign' | 'lost';
 
@@ -133,7 +136,9 @@ export class Daemon {
         await abortableDelay(1000, stop);
         continue;
       }
-      await this.lead(lease);
+      const end = await this.lead(lease);
+      // Campaigning straight after a resign would win again at once when no one else waits.
+      if (end === 'resign') await abortableDelay(RESIGN_PAUSE_MS, stop);
     }
     await this.http?.close();
     await this.backend.close();
@@ -141,7 +146,7 @@ export class Daemon {
   }
 
   /** One term of leadership, from winning to losing, resigning or shutting down. */
-  private async lead(lease: Lease): Promise<void> {
+  private async lead(lease: Lease): Promise<TermEnd> {
     this.leaseOfTerm = lease;
     this.resignRequest = new AbortController();
     this.metrics.isLeader.set(1);
@@ -178,7 +183,9 @@ export class Daemon {
       await scheduler.start();
       inbox.start();
     } catch (err) {
-      this.logger.error({ err: describe(err) }, 'scheduler failed to start');
+      // A leader that cannot schedule must not sit on the lease: hand over, retry after a pause.
+      this.logger.error({ err: describe(err) }, 'scheduler failed to start: handing leadership over');
+      this.resign();
     }
 
     const end = await this.waitForTermEnd(lease);
@@ -198,6 +205,7 @@ export class Daemon {
     this.leaseOfTerm = undefined;
     this.metrics.isLeader.set(0);
     this.metrics.leaderChanges.inc();
+    return end;
   }
 
   private async waitForTermEnd(lease: Lease): Promise<TermEnd> {
