@@ -4,27 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { requireBinary } from './require-binary.js';
-import { ServerProcess } from './server-process.js';
+import { ServerProcess, type TestServer } from './server-process.js';
 
 const etcdBinary = '/usr/bin/etcd';
 const etcdctlBinary = '/usr/bin/etcdctl';
 
 /** A single-member etcd on loopback, in a temp data dir, for one test file. */
-export interface EtcdServer {
+export interface EtcdServer extends TestServer {
   /** `http://127.0.0.1:PORT` */
   readonly endpoint: string;
-  /** Pid of the current etcd process (changes on `restart`). */
-  readonly pid: number;
-  /** SIGSTOP: the server keeps its sockets but answers nothing. */
-  freeze(): void;
-  /** SIGCONT. */
-  thaw(): void;
-  /** SIGKILL, without waiting or cleaning up (use `restart` or `stop` afterwards). */
-  kill9(): void;
-  /** Kills the server if it runs and starts it again on the same data dir and ports; resolves when healthy. */
-  restart(): Promise<void>;
-  /** Kills the server and removes its data dir. Idempotent. */
-  stop(): Promise<void>;
 }
 
 /**

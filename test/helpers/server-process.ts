@@ -4,6 +4,22 @@ import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
+/** What a test can do to a server it started. */
+export interface TestServer {
+  /** Pid of the current process (changes on `restart`). */
+  readonly pid: number;
+  /** SIGSTOP: the server keeps its sockets but answers nothing. */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
+  /** SIGKILL, without waiting or cleaning up (use `restart` or `stop` afterwards). */
+  kill9(): void;
+  /** Kills the server if it runs and starts it again on the same files and ports; resolves when ready. */
+  restart(): Promise<void>;
+  /** Kills the server and removes its files. Idempotent. */
+  stop(): Promise<void>;
+}
+
 const running = new Set<ServerProcess>();
 process.on('exit', () => {
   for (const server of running) server.killNow();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { requireBinary } from './require-binary.js';
-import { ServerProcess } from './server-process.js';
+import { ServerProcess, type TestServer } from './server-process.js';
 
 const javaBinary = '/usr/bin/java';
 const zookeeperJar = '/usr/share/java/zookeeper.jar';
@@ -12,22 +12,13 @@ const zookeeperJar = '/usr/share/java/zookeeper.jar';
 const classpath = `${zookeeperJar}:/usr/share/java/slf4j-simple.jar`;
 const readyTimeoutMs = 20_000;
 
-/** One ZooKeeper server process on loopback, in a temp data dir. */
-export interface ZkServer {
+/**
+ * One ZooKeeper server process on loopback, in a temp data dir. While frozen it expires no
+ * session; after `kill9` + `restart` sessions survive (they are on disk).
+ */
+export interface ZkServer extends TestServer {
   /** `127.0.0.1:PORT` */
   readonly connect: string;
-  /** Pid of the current java process (changes on `restart`). */
-  readonly pid: number;
-  /** SIGSTOP: the server keeps its sockets but answers nothing, and expires no session meanwhile. */
-  freeze(): void;
-  /** SIGCONT. */
-  thaw(): void;
-  /** SIGKILL, without waiting (use `restart` or `stop` afterwards). Sessions survive on disk. */
-  kill9(): void;
-  /** Kills the server if it runs and starts it again on the same data dir and ports; resolves when serving. */
-  restart(): Promise<void>;
-  /** Kills the server and removes its files. Idempotent. */
-  stop(): Promise<void>;
 }
 
 /** A ZooKeeper ensemble; `connect` lists every member. */

@@ -25,13 +25,8 @@ export function failoverSuite(target: ProcessBackendTarget): void {
     after(() => target.teardown());
 
     it('kill -9 of the leader: another replica leads and runs the job within TTL + 1 s; no slot twice, tokens increase', async () => {
-      const cluster = new LockdCluster(target, { ttl: `${TTL_S}s` });
-      const ledger = cluster.file('ledger');
+      const { cluster, ledger, first } = await threeReplicas(target, (ledger) => ledgerJob(ledger));
       try {
-        const jobs = ledgerJob(ledger);
-        ['a', 'b', 'c'].forEach((n) => cluster.start(n, jobs));
-        const first = await cluster.nextLeader(20_000);
-        await waitForLedger(ledger, (e) => e.length >= 3, 15_000);
 
         const killedAt = performance.now();
         const killedWall = Date.now();
@@ -54,13 +49,8 @@ export function failoverSuite(target: ProcessBackendTarget): void {
     });
 
     it('SIGTERM of the leader: handoff within 0.5 s and the process exits 0', async () => {
-      const cluster = new LockdCluster(target, { ttl: `${TTL_S}s` });
-      const ledger = cluster.file('ledger');
+      const { cluster, ledger, first } = await threeReplicas(target, (ledger) => ledgerJob(ledger));
       try {
-        const jobs = ledgerJob(ledger);
-        ['a', 'b', 'c'].forEach((n) => cluster.start(n, jobs));
-        const first = await cluster.nextLeader(20_000);
-        await waitForLedger(ledger, (e) => e.length >= 2, 15_000);
 
         const termAt = performance.now();
         first.replica.signal('SIGTERM');
@@ -80,21 +70,17 @@ export function failoverSuite(target: ProcessBackendTarget): void {
     });
 
     it('SIGSTOP of the leader for 2×TTL, then SIGCONT: the resumed process starts nothing and kills its running job', async () => {
-      const cluster = new LockdCluster(target, { ttl: `${TTL_S}s` });
-      const ledger = cluster.file('ledger');
+      const slowJob = (slowLog: string): string =>
+        [
+          '  slow:',
+          '    schedule: "* * * * * *"',
+          `    run: ${JSON.stringify(`trap 'echo "killed $LOCKD_RUN_ID $LOCKD_NODE" >> ${slowLog}; exit 143' TERM; echo "start $LOCKD_RUN_ID $LOCKD_NODE" >> ${slowLog}; sleep 120 & wait`)}`,
+          '    kill_grace: 2s',
+        ].join('\n');
+      const { cluster, ledger, first } = await threeReplicas(target, (ledger, file) => `${ledgerJob(ledger)}\n${slowJob(file('slow'))}`);
       const slowLog = cluster.file('slow');
-      const slowJob = [
-        '  slow:',
-        '    schedule: "* * * * * *"',
-        `    run: ${JSON.stringify(`trap 'echo "killed $LOCKD_RUN_ID $LOCKD_NODE" >> ${slowLog}; exit 143' TERM; echo "start $LOCKD_RUN_ID $LOCKD_NODE" >> ${slowLog}; sleep 120 & wait`)}`,
-        '    kill_grace: 2s',
-      ].join('\n');
       try {
-        const jobs = `${ledgerJob(ledger)}\n${slowJob}`;
-        ['a', 'b', 'c'].forEach((n) => cluster.start(n, jobs));
-        const first = await cluster.nextLeader(20_000);
         const oldNode = first.replica.name;
-        await waitForLedger(ledger, (e) => e.length >= 2, 15_000);
         await waitFor(() => slowLines(slowLog).some((l) => l.startsWith('start') && l.endsWith(oldNode)), 10_000);
 
         const stoppedWall = Date.now();
@@ -123,6 +109,25 @@ export function failoverSuite(target: ProcessBackendTarget): void {
       }
     });
   });
+}
+
+/**
+ * Three replicas a, b, c of a new cluster with the jobs `jobsFor(ledger file, file in the cluster
+ * dir)`, once one of them leads and the ledger has two lines. Stops the cluster if that fails.
+ */
+async function threeReplicas(target: ProcessBackendTarget, jobsFor: (ledger: string, file: (name: string) => string) => string) {
+  const cluster = new LockdCluster(target, { ttl: `${TTL_S}s` });
+  const ledger = cluster.file('ledger');
+  try {
+    const jobs = jobsFor(ledger, (name) => cluster.file(name));
+    ['a', 'b', 'c'].forEach((n) => cluster.start(n, jobs));
+    const first = await cluster.nextLeader(20_000);
+    await waitForLedger(ledger, (e) => e.length >= 2, 15_000);
+    return { cluster, ledger, first };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
 }
 
 function slowLines(file: string): string[] {
