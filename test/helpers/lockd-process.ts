@@ -129,3 +129,18 @@ export async function runLockd(args: string[], opts: { cwd?: string; env?: NodeJ
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/**
+ * Runs a `lockd … --json` command until its output satisfies `done` (state in the backend has no
+ * event a test can wait on from outside); returns that output. Rejects after `timeoutMs` with the
+ * last output.
+ */
+export async function pollLockdJson<T>(args: string[], done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const result = await runLockd(args);
+    const value = result.code === 0 ? (JSON.parse(result.stdout) as T) : undefined;
+    if (value !== undefined && done(value)) return value;
+    if (performance.now() > deadline) throw new Error(`lockd ${args.join(' ')} never matched:\n${result.stdout}${result.stderr}`);
+  }
+}

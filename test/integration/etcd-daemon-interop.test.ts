@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
 import { LockdCluster } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
-import { runLockd } from '../helpers/lockd-process.js';
+import { pollLockdJson } from '../helpers/lockd-process.js';
+import type { RunRecord } from '../../src/scheduler/records.js';
 
 /** lockd daemons next to a real peer client: etcdctl's own election and lock commands. */
 describe('lockd daemons and etcdctl', { timeout: 120_000 }, () => {
@@ -52,7 +53,7 @@ describe('lockd daemons and etcdctl', { timeout: 120_000 }, () => {
       const replica = cluster.start('solo', jobs);
       await replica.waitForLeadership(20_000);
       const config = cluster.file('solo.yaml');
-      const skipped = await waitForRecords(config, (records) => records.filter((r) => r.outcome === 'skipped' && r.reason === 'lock_held').length >= 2);
+      const skipped = await pollLockdJson<RunRecord[]>(['history', 'tick', '--json', '-c', config], (records) => records.filter((r) => r.outcome === 'skipped' && r.reason === 'lock_held').length >= 2);
       assert.ok(skipped.every((r) => r.outcome === 'skipped'), JSON.stringify(skipped));
       assert.deepEqual(readLedger(ledger), []);
 
@@ -65,18 +66,6 @@ describe('lockd daemons and etcdctl', { timeout: 120_000 }, () => {
     }
   });
 });
-
-/** Polls `lockd history --json` (the records live in etcd; there is no push for them here). */
-async function waitForRecords(config: string, done: (r: Array<{ outcome: string; reason?: string }>) => boolean) {
-  const deadline = performance.now() + 15_000;
-  for (;;) {
-    const result = await runLockd(['history', 'tick', '--json', '-c', config]);
-    const records = result.code === 0 ? (JSON.parse(result.stdout) as Array<{ outcome: string; reason?: string }>) : [];
-    if (done(records)) return records;
-    if (performance.now() > deadline) throw new Error(`records never matched: ${result.stdout}${result.stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Lines of a child's stdout, waited for as events. */
 class LineReader {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
-import { LockdProcess, runLockd } from '../helpers/lockd-process.js';
+import { LockdProcess, pollLockdJson, runLockd } from '../helpers/lockd-process.js';
 
 /** A backend for the operator commands, plus a config that points at nothing listening. */
 export interface OperationsTarget extends ProcessBackendTarget {
@@ -60,7 +60,7 @@ export function operationsSuite(target: OperationsTarget): void {
       await a.waitForLeadership(20_000);
       const b = cluster.start('res-b', '  {}');
       await b.waitForLog((l) => l.msg === 'lockd started', 20_000);
-      await waitUntilCandidates(cluster.file('res-a.yaml'), 2);
+      await pollLockdJson<{ candidates: unknown[] }>(['status', '--json', '-c', cluster.file('res-a.yaml')], (s) => s.candidates.length >= 2);
       const result = await runLockd(['resign', '-c', cluster.file('res-a.yaml')]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /leadership moved from res-a to res-b/);
@@ -129,14 +129,5 @@ async function waitForFile(file: string, timeoutMs: number): Promise<void> {
   while (!existsSync(file) || readFileSync(file, 'utf8') === '') {
     if (performance.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function waitUntilCandidates(config: string, n: number): Promise<void> {
-  const deadline = performance.now() + 15_000;
-  for (;;) {
-    const status = await runLockd(['status', '--json', '-c', config]);
-    if (status.code === 0 && (JSON.parse(status.stdout) as { candidates: unknown[] }).candidates.length >= n) return;
-    if (performance.now() > deadline) throw new Error(`never saw ${n} candidates: ${status.stdout}${status.stderr}`);
   }
 }
