@@ -31,7 +31,8 @@ export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean): 
     const l = s.leader;
     out.push(
       `${bold(color, 'leader')}  ${green(color, l.node)}  host ${l.host} pid ${l.pid}  token ${l.token}  ` +
-        `since ${l.since} (${relative(Date.parse(l.since), nowMs)})  lease ttl ${formatDuration(l.ttlMs)}`,
+        `since ${l.since} (${relative(Date.parse(l.since), nowMs)})  ` +
+        (l.leaseRemainingMs === undefined ? `lease ttl ${formatDuration(l.ttlMs)}` : `lease ${formatDuration(Math.round(l.leaseRemainingMs / 1000) * 1000)} left of ${formatDuration(l.ttlMs)}`),
     );
   }
   const waiting = s.candidates.filter((c) => s.leader === null || c.node !== s.leader.node || c.pid !== s.leader.pid);

@@ -48,7 +48,12 @@ export interface Lease {
 
 /** What `observe` sees: the current leader (if any) and everyone campaigning, leader first. */
 export interface ElectionView {
-  leader: (CandidateInfo & { token: FencingToken }) | null;
+  /**
+   * `leaseRemainingMs`: how long the leader's lease lasts without another renewal, when the
+   * backend can tell (etcd: the lease's TTL left, whole seconds; embedded: its session's expiry;
+   * ZooKeeper does not expose a session's remaining time).
+   */
+  leader: (CandidateInfo & { token: FencingToken; leaseRemainingMs?: number }) | null;
   /** All candidates in election order (the leader, when there is one, first). */
   candidates: CandidateInfo[];
 }

@@ -19,7 +19,8 @@ export interface JobStatus {
 export interface StatusSnapshot {
   cluster: string;
   backend: string;
-  leader: (CandidateInfo & { token: string; ttlMs: number }) | null;
+  /** `leaseRemainingMs` when the backend can tell (see `ElectionView`). */
+  leader: (CandidateInfo & { token: string; ttlMs: number; leaseRemainingMs?: number }) | null;
   candidates: CandidateInfo[];
   jobs: JobStatus[];
   /** ISO-8601 UTC time this snapshot was taken. */

@@ -37,8 +37,10 @@ describe('HTTP endpoint: /metrics /healthz /readyz /status', { timeout: 120_000 
     assert.equal(await metric(ports.b, 'lockd_is_leader'), 0);
     assert.equal(await metric(ports.a, 'lockd_leader_changes_total'), 1);
     assert.equal((await get(ports.a, '/healthz')).status, 200);
-    const status = JSON.parse((await get(ports.b, '/status')).body) as { leader: { node: string } };
+    const status = JSON.parse((await get(ports.b, '/status')).body) as { leader: { node: string; ttlMs: number; leaseRemainingMs?: number } };
     assert.equal(status.leader.node, 'a');
+    const remaining = status.leader.leaseRemainingMs ?? 0;
+    assert.ok(remaining > 0 && remaining <= status.leader.ttlMs, `lease remaining ${remaining} ms`);
 
     const resign = await runLockd(['resign', '-c', cluster.file('a.yaml')]);
     assert.equal(resign.code, 0, resign.stderr);

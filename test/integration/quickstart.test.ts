@@ -35,12 +35,14 @@ describe('quick start on the embedded default', () => {
     assert.equal(status.code, 0, status.stderr);
     const snapshot = JSON.parse(status.stdout) as {
       cluster: string;
-      leader: { node: string; token: string } | null;
+      leader: { node: string; token: string; ttlMs: number; leaseRemainingMs?: number } | null;
       jobs: Array<{ name: string; next: string; last: { outcome: string; token: string } | null }>;
     };
     assert.equal(snapshot.cluster, 'demo');
     assert.ok(snapshot.leader !== null);
     assert.match(snapshot.leader.token, /^\d+$/);
+    const remaining = snapshot.leader.leaseRemainingMs ?? 0;
+    assert.ok(remaining > 0 && remaining <= snapshot.leader.ttlMs, `lease remaining ${remaining} ms`);
     const hello = snapshot.jobs.find((j) => j.name === 'hello');
     assert.ok(hello?.last !== null && hello?.last !== undefined, status.stdout);
     assert.ok(['success', 'running'].includes(hello.last.outcome));

@@ -8,7 +8,7 @@ const now = Date.parse('2026-11-29T10:00:00.000Z');
 const withLeader: StatusSnapshot = {
   cluster: 'billing',
   backend: 'etcd',
-  leader: { node: 'web-1', host: 'host-a', pid: 4242, since: '2026-11-29T09:55:00.000Z', token: '1234', ttlMs: 10_000 },
+  leader: { node: 'web-1', host: 'host-a', pid: 4242, since: '2026-11-29T09:55:00.000Z', token: '1234', ttlMs: 10_000, leaseRemainingMs: 7_400 },
   candidates: [
     { node: 'web-1', host: 'host-a', pid: 4242, since: '2026-11-29T09:55:00.000Z' },
     { node: 'web-2', host: 'host-b', pid: 777, since: '2026-11-29T09:56:00.000Z' },
@@ -44,7 +44,7 @@ describe('lockd status, text form', () => {
       renderStatus(withLeader, now, false),
       [
         'cluster billing  (backend etcd)',
-        'leader  web-1  host host-a pid 4242  token 1234  since 2026-11-29T09:55:00.000Z (5m ago)  lease ttl 10s',
+        'leader  web-1  host host-a pid 4242  token 1234  since 2026-11-29T09:55:00.000Z (5m ago)  lease 7s left of 10s',
         'waiting web-2 (host-b:777)',
         '',
         'JOB     SCHEDULE                         TZ             LAST                               NEXT                               MISSED',
@@ -68,6 +68,11 @@ describe('lockd status, text form', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('shows the TTL when the backend cannot tell the lease remaining (ZooKeeper)', () => {
+    const zk = { ...withLeader, leader: { ...withLeader.leader!, leaseRemainingMs: undefined } };
+    assert.match(renderStatus(zk, now, false).split('\n')[1]!, /token 1234 .* lease ttl 10s$/);
   });
 
   it('colours only when asked (a TTY)', () => {

@@ -5,7 +5,7 @@ import type { Backend, BackendCommonOptions, BackendHealth, CandidateInfo, Elect
 import { parseCandidateInfo } from './candidate-info.js';
 import { ChangePoller } from './change-poller.js';
 import { EmbeddedLease } from './embedded-lease.js';
-import { readBootId } from './mono-clock.js';
+import { monotonicMs, readBootId } from './mono-clock.js';
 import { openDatabase } from './open-database.js';
 import { EmbeddedSession } from './session.js';
 import { EmbeddedStore } from './store.js';
@@ -77,7 +77,8 @@ class EmbeddedBackend implements Backend {
     const rows = this.store.liveRows(ELECTION);
     const candidates = rows.map((row) => parseCandidateInfo(row.info));
     const first = rows[0];
-    return { leader: first && candidates[0] ? { ...candidates[0], token: first.token } : null, candidates };
+    const leader = first && candidates[0] ? { ...candidates[0], token: first.token, leaseRemainingMs: Math.max(0, first.expires - monotonicMs()) } : null;
+    return { leader, candidates };
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {

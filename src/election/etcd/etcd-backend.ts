@@ -72,8 +72,11 @@ export class EtcdBackend implements Backend {
     const res = await this.rpc.range(allByCreation(this.layout.election), 'observe');
     const candidates = res.kvs.map((kv) => parseCandidate(kv.value.toString()));
     const first = res.kvs[0];
-    const leader = first ? { ...candidates[0]!, token: BigInt(first.create_revision) } : null;
-    return { leader, candidates };
+    if (!first) return { leader: null, candidates };
+    // A key without a lease (a foreign writer's) never expires on its own.
+    const ttlSeconds = first.lease === '0' ? undefined : await this.rpc.leaseTimeToLive(first.lease);
+    const leaseRemainingMs = ttlSeconds === undefined ? undefined : Math.max(0, ttlSeconds) * 1000;
+    return { leader: { ...candidates[0]!, token: BigInt(first.create_revision), ...(leaseRemainingMs === undefined ? {} : { leaseRemainingMs }) }, candidates };
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {

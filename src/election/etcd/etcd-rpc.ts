@@ -78,6 +78,12 @@ export class EtcdRpc {
     }
   }
 
+  /** Seconds left on a lease; -1 when etcd no longer knows it. */
+  async leaseTimeToLive(leaseId: string): Promise<number> {
+    const res = await this.call('lease ttl', (options) => this.client.leaseClient.leaseTimeToLive({ ID: leaseId }, options));
+    return Number(res.TTL);
+  }
+
   /** One keep-alive on its own short stream, so its answer is matched to its send time. */
   keepAlive(leaseId: string): Promise<ILeaseKeepAliveResponse> {
     return this.call('keep-alive', async (options) => {
