@@ -30,37 +30,41 @@ export class EtcdQueue {
   ) {}
 
   /**
-   * Puts the session's key under `prefix` (or finds the one it already has) and reads the holder,
-   * in one txn. Throws `LeadershipLostError` when etcd no longer knows the session's lease,
+   * Puts a new key for the session under `prefix` and reads the holder, in one txn. A key of this
+   * session that is still there (a release whose delete failed, an enqueue whose answer was lost)
+   * is never reused: its create_revision may already have been handed out as a token, and a
+   * pending retry of its delete would remove the new claim. It is deleted (on its revision) and a
+   * fresh key created. Throws `LeadershipLostError` when etcd no longer knows the session's lease,
    * `BackendUnavailableError` when etcd cannot be reached.
    */
   async enqueue(prefix: string, session: EtcdSession, value: string): Promise<QueueEntry> {
     const key = leaseKey(prefix, session.leaseId);
     const keyBuf = Buffer.from(key);
-    const holder = { request_range: firstCreated(prefix) };
-    const res = await this.rpc.txn(
-      {
-        // Only a session without a key here creates one: a retried call must not move our place.
-        compare: [{ key: keyBuf, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [
-          // Our key, attached to the session's lease so it dies with the session.
-          { request_put: { key: keyBuf, value: Buffer.from(value), lease: session.leaseId } },
-          // The holder as of this revision: if it is us, no wait.
-          holder,
-        ],
-        failure: [
-          // The key we already have: its create_revision is still our place.
-          { request_range: { key: keyBuf } },
-          holder,
-        ],
-      },
-      'enqueue',
-    );
-    const existing = res.succeeded ? undefined : res.responses[0]?.response_range.kvs[0];
-    const rev = existing ? BigInt(existing.create_revision) : BigInt(res.header.revision);
-    const holderKv = res.responses[1]?.response_range.kvs[0];
-    if (existing && existing.value.toString() !== value) await this.proclaim(key, rev, value, session);
-    return { key, rev, holderRev: holderKv ? BigInt(holderKv.create_revision) : rev };
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.rpc.txn(
+        {
+          // Only a key that does not exist yet is created: an old one's token is spent.
+          compare: [{ key: keyBuf, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [
+            // Our key, attached to the session's lease so it dies with the session.
+            { request_put: { key: keyBuf, value: Buffer.from(value), lease: session.leaseId } },
+            // The holder as of this revision: if it is us, no wait.
+            { request_range: firstCreated(prefix) },
+          ],
+          // The stale key, to delete it on its own revision.
+          failure: [{ request_range: { key: keyBuf, keys_only: true } }],
+        },
+        'enqueue',
+      );
+      if (res.succeeded) {
+        const rev = BigInt(res.header.revision);
+        const holderKv = res.responses[1]?.response_range.kvs[0];
+        return { key, rev, holderRev: holderKv ? BigInt(holderKv.create_revision) : rev };
+      }
+      const stale = res.responses[0]?.response_range.kvs[0];
+      if (attempt >= 3) throw new BackendUnavailableError(`etcd: the stale key ${key} could not be replaced`);
+      if (stale) await this.deleteAt(key, BigInt(stale.create_revision));
+    }
   }
 
   /**
@@ -108,15 +112,7 @@ export class EtcdQueue {
     // True when done: deleted, or failed in a way a retry cannot fix.
     const attempt = async (): Promise<boolean> => {
       try {
-        await this.rpc.txn(
-          {
-            // Still the key we created, not a newer one of the same name.
-            compare: [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: rev.toString() }],
-            // Give up our place (or the ownership) now rather than when the lease expires.
-            success: [{ request_delete_range: { key: Buffer.from(key) } }],
-          },
-          'delete key',
-        );
+        await this.deleteAt(key, rev);
         return true;
       } catch (err) {
         this.log.warn({ key, err: String(err) }, 'deleting a lock key failed');
@@ -146,15 +142,16 @@ export class EtcdQueue {
     attempt();
   }
 
-  private async proclaim(key: string, rev: bigint, value: string, session: EtcdSession): Promise<void> {
+  /** Deletes `key` only if it is still the one created at `rev`, never a newer key of the same name. */
+  private async deleteAt(key: string, rev: bigint): Promise<void> {
     await this.rpc.txn(
       {
-        // Only our own key at our place in the queue.
+        // Still the key created at `rev`, not a newer one of the same name.
         compare: [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: rev.toString() }],
-        // New candidate info, same lease, same create_revision (so the same place and token).
-        success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: session.leaseId } }],
+        // Give up that place (or the ownership) now rather than when the lease expires.
+        success: [{ request_delete_range: { key: Buffer.from(key) } }],
       },
-      'proclaim',
+      'delete key',
     );
   }
 }
