@@ -11,7 +11,7 @@ import { Scheduler } from './scheduler/scheduler.js';
 import { runAttempt } from './runner/run-attempt.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { RequestInbox } from './requests.js';
-import { abortableDelay, waitForAbort } from './abort.js';
+import { abortableDelay, linkSignals, waitForAbort } from './abort.js';
 
 /** How long a replica that resigned waits before campaigning again. */
 const RESIGN_PAUSE_MS = 1000;
@@ -42,6 +42,8 @@ export class Daemon {
   private resignRequest = new AbortController();
   private readonly impatient = new AbortController();
   private scheduler: Scheduler | undefined;
+  /** Schedulers of terms this process resigned whose runs still drain under their job locks. */
+  private readonly drainingTerms = new Set<Scheduler>();
   private http: HttpServer | undefined;
   private leaseOfTerm: Lease | undefined;
   private ended: Promise<void> | undefined;
@@ -140,6 +142,7 @@ export class Daemon {
       // Campaigning straight after a resign would win again at once when no one else waits.
       if (end === 'resign') await abortableDelay(RESIGN_PAUSE_MS, stop);
     }
+    await this.drain([...this.drainingTerms]);
     await this.http?.close();
     await this.backend.close();
     this.logger.info('lockd stopped');
@@ -173,6 +176,7 @@ export class Daemon {
       logger: this.rootLogger,
       runner: runAttempt,
       events: this.metrics.schedulerEvents(),
+      busyElsewhere: (job) => [...this.drainingTerms].some((term) => term.running().some((run) => run.job === job)),
     });
     this.scheduler = scheduler;
     const inbox = new RequestInbox(this.backend, this.logger, {
@@ -198,7 +202,7 @@ export class Daemon {
       resigning = true;
       await lease.release();
       this.logger.info({ token: lease.token.toString(), running: scheduler.running().length }, end === 'resign' ? 'resigned leadership' : 'resigned leadership for shutdown');
-      if (end === 'shutdown') await this.drain(scheduler);
+      if (scheduler.running().length > 0) this.keepDraining(scheduler);
     }
     lease.signal.removeEventListener('abort', onLeaseAbort);
     this.scheduler = undefined;
@@ -210,22 +214,35 @@ export class Daemon {
 
   private async waitForTermEnd(lease: Lease): Promise<TermEnd> {
     const signals = { shutdown: this.stopping.signal, resign: this.resignRequest.signal, lost: lease.signal };
-    await waitForAbort(AbortSignal.any(Object.values(signals)));
+    const ended = linkSignals(Object.values(signals));
+    await waitForAbort(ended.signal);
+    ended.dispose();
     if (signals.shutdown.aborted) return 'shutdown';
     if (signals.resign.aborted && !signals.lost.aborted) return 'resign';
     return 'lost';
   }
 
-  private async drain(scheduler: Scheduler): Promise<void> {
+  /** Tracks a resigned term until its last run ends, so shutdown drains it and new terms skip its jobs. */
+  private keepDraining(scheduler: Scheduler): void {
+    this.drainingTerms.add(scheduler);
+    void scheduler.idle().then(() => this.drainingTerms.delete(scheduler));
+  }
+
+  /** Waits up to `shutdown_grace` (or a second signal) for the runs of `terms`, then kills the rest. */
+  private async drain(terms: Scheduler[]): Promise<void> {
+    if (terms.length === 0) return;
     const grace = new AbortController();
     const timer = setTimeout(() => grace.abort(), this.config.shutdownGraceMs);
-    await Promise.race([scheduler.idle(), waitForAbort(AbortSignal.any([grace.signal, this.impatient.signal]))]);
+    const cut = linkSignals([grace.signal, this.impatient.signal]);
+    await Promise.race([Promise.all(terms.map((term) => term.idle())), waitForAbort(cut.signal)]);
+    cut.dispose();
     clearTimeout(timer);
     if (grace.signal.aborted || this.impatient.signal.aborted) {
       this.logger.warn({ graceMs: this.config.shutdownGraceMs }, 'shutdown grace passed: killing running jobs');
-      await scheduler.killAll(new LockdError('SHUTDOWN', 'shutdown grace passed'));
+      await Promise.all(terms.map((term) => term.killAll(new LockdError('SHUTDOWN', 'shutdown grace passed'))));
     }
   }
+
 
   /** The lease of the current term, if leading (for tests and status). */
   currentLease(): Lease | undefined {

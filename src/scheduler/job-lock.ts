@@ -1,3 +1,4 @@
+import { linkSignals } from '../abort.js';
 import { hostname } from 'node:os';
 import type { JobConfig } from '../config/types.js';
 import type { CandidateInfo, Lease } from '../election/backend.js';
@@ -31,7 +32,8 @@ export async function lockFor(
     job.overlap === 'queue'
       ? timerSignal(ctx.clock, run.slot + job.deadlineMs - ctx.clock.now(), new LockdError('DEADLINE', 'slot deadline passed'))
       : undefined;
-  const signal = AbortSignal.any([ctx.leader.signal, run.abort.signal, ...(deadline ? [deadline.signal] : [])]);
+  const link = linkSignals([ctx.leader.signal, run.abort.signal, deadline?.signal]);
+  const signal = link.signal;
   try {
     if (gate) await raceAbort(gate.turn, signal);
     run.phase = 'starting';
@@ -63,6 +65,7 @@ export async function lockFor(
     }
     return undefined;
   } finally {
+    link.dispose();
     deadline?.cancel();
   }
 }

@@ -12,6 +12,7 @@ import type { SchedulerContext } from './scheduler-options.js';
  */
 export async function settleOrphanRuns(ctx: SchedulerContext, job: string): Promise<void> {
   const leaderToken = ctx.leader.token.toString();
+  if (ctx.busyElsewhere(job)) return;
   try {
     const records = (await ctx.backend.list(runsPrefix(job))).map((kv) => JSON.parse(kv.value) as RunRecord);
     const orphans = records.filter((r) => r.outcome === 'running' && r.leaderToken !== leaderToken);

@@ -2,6 +2,7 @@ import type { JobConfig } from '../config/types.js';
 import type { Lease } from '../election/backend.js';
 import { LeadershipLostError } from '../errors.js';
 import type { AttemptResult } from '../runner/types.js';
+import { linkSignals } from '../abort.js';
 import { sleep } from './abortable.js';
 import { lockFor, notRunReason } from './job-lock.js';
 import type { ActiveRun, JobTracker } from './job-tracker.js';
@@ -38,7 +39,7 @@ export async function runSlot(ctx: SchedulerContext, t: JobTracker, req: SlotReq
       await t.recordNotRun(req.slot, 'missed', 'deadline');
       return;
     }
-    if (job.overlap === 'skip' && t.active.size > 0) {
+    if ((job.overlap === 'skip' && t.active.size > 0) || (job.overlap !== 'allow' && ctx.busyElsewhere(job.name))) {
       await t.recordNotRun(req.slot, 'skipped', 'overlap', req.manual);
       return;
     }
@@ -125,10 +126,28 @@ async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun
   return record;
 }
 
-/** Attempts (with retries) under one record, then the final outcome and job state. */
+/** Runs the slot's child bound to leadership loss, its lock (unless `allow`) and `killAll`. */
 async function execute(ctx: SchedulerContext, t: JobTracker, job: JobConfig, run: ActiveRun, lock: Lease, record: RunRecord): Promise<void> {
+  // Detached when the run ends, so the term-long leadership signal keeps no trace of it.
+  const link = linkSignals(job.overlap === 'allow' ? [ctx.leadershipSignal, run.abort.signal] : [ctx.leadershipSignal, lock.signal, run.abort.signal]);
+  try {
+    await attemptsAndOutcome(ctx, t, job, run, lock, record, link.signal);
+  } finally {
+    link.dispose();
+  }
+}
+
+/** Attempts (with retries) under one record, bound to `signal`, then the final outcome and job state. */
+async function attemptsAndOutcome(
+  ctx: SchedulerContext,
+  t: JobTracker,
+  job: JobConfig,
+  run: ActiveRun,
+  lock: Lease,
+  record: RunRecord,
+  signal: AbortSignal,
+): Promise<void> {
   const allow = job.overlap === 'allow';
-  const signal = AbortSignal.any(allow ? [ctx.leadershipSignal, run.abort.signal] : [ctx.leadershipSignal, lock.signal, run.abort.signal]);
   // After the record exists, the lock (held until the end) vouches for updates, so a run that
   // outlives a graceful resignation still records its outcome; `allow` has only the leader.
   const updateGuards: Lease[] = allow ? [ctx.leader] : [lock];

@@ -44,6 +44,12 @@ export interface SchedulerOptions {
   events?: SchedulerEvents;
   /** Source of jitter, in [0, 1); default `Math.random`. */
   random?: () => number;
+  /**
+   * True while a run of `job` started in an earlier term of this process is still draining under
+   * its job lock (after `lockd resign`): such a slot is skipped (`overlap`) — `skip` and `queue`
+   * alike — since the lock is held by this very backend. Default: never.
+   */
+  busyElsewhere?: (job: string) => boolean;
 }
 
 /** What the scheduler's parts share (internal). */
@@ -58,6 +64,8 @@ export interface SchedulerContext {
   /** The scheduler's child logger (`component: 'scheduler'`). */
   logger: Logger;
   runner: JobRunner;
+  /** See `SchedulerOptions.busyElsewhere`; always set here. */
+  busyElsewhere: (job: string) => boolean;
   /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
   emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
 }
@@ -75,6 +83,7 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
     clock: opts.clock,
     logger,
     runner: opts.runner,
+    busyElsewhere: opts.busyElsewhere ?? (() => false),
     emit(name, ...args) {
       const hook = events[name] as ((...a: unknown[]) => void) | undefined;
       if (!hook) return;

@@ -8,7 +8,7 @@ import { EtcdLease } from './etcd-lease.js';
 import { allByCreation, EtcdQueue } from './etcd-queue.js';
 import { EtcdRpc, toLockdError } from './etcd-rpc.js';
 import { EtcdSession } from './etcd-session.js';
-import { linkSignals } from './etcd-signals.js';
+import { linkSignals } from '../../abort.js';
 import { watchPrefix } from './etcd-watch.js';
 
 type EtcdConfig = Extract<BackendConfig, { type: 'etcd' }>;
