@@ -54,9 +54,13 @@ export function registerLock(program: Command): void {
         const why = opts.wait === undefined ? 'is held by another holder' : `was not acquired within ${opts.wait}`;
         throw new CliExit(ExitCode.notAcquired, `lock ${name} ${why}`);
       }
-      const code = await runHolding(lease, command, { cluster: config.cluster, name, killGraceMs: parseDuration(opts.killGrace) });
-      await lease.release();
-      await backend.close().catch(() => undefined);
+      let code: number;
+      try {
+        code = await runHolding(lease, command, { cluster: config.cluster, name, killGraceMs: parseDuration(opts.killGrace) });
+      } finally {
+        await lease.release();
+        await backend.close().catch(() => undefined);
+      }
       process.exit(code);
     });
 }
@@ -64,6 +68,9 @@ export function registerLock(program: Command): void {
 async function runHolding(lease: Lease, command: string[], opts: { cluster: string; name: string; killGraceMs: number }): Promise<number> {
   const [file, ...args] = command;
   if (file === undefined) throw new CliExit(ExitCode.usage, 'no command given: lockd lock NAME -- CMD ARGS...');
+  // Checked on the monotonic clock right before the spawn: after a pause (SIGSTOP, a VM freeze)
+  // while waiting, the lease may have expired before the timer that aborts it has run.
+  if (!lease.isValid()) throw new CliExit(ExitCode.notAcquired, `lock ${opts.name} was lost before ${file} could start`);
   const child = spawn(file, args, {
     stdio: 'inherit',
     detached: true,

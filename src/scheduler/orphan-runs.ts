@@ -20,7 +20,12 @@ export async function settleOrphanRuns(ctx: SchedulerContext, job: string): Prom
     const lock = await ctx.backend.tryAcquire(job);
     if (lock === null) return;
     try {
-      for (const record of orphans) {
+      for (const listed of orphans) {
+        // Read again under the lock: the earlier leader may have recorded the outcome and
+        // released the lock between the listing and now; once we hold it, it can write no more.
+        const current = await ctx.backend.get(runKey(job, listed.slot));
+        const record = current === undefined ? undefined : (JSON.parse(current) as RunRecord);
+        if (record?.outcome !== 'running' || record.leaderToken === leaderToken) continue;
         const settled: RunRecord = { ...record, outcome: 'unknown', reason: 'leadership_lost', endedAt: new Date(ctx.clock.now()).toISOString() };
         await ctx.backend.guardedPut([ctx.leader, lock], runKey(job, record.slot), JSON.stringify(settled));
         ctx.logger.warn({ job, run_id: record.runId, node: record.node }, 'run left running by an earlier leader recorded as unknown');

@@ -31,6 +31,20 @@ describe('runs left running by an earlier leader', () => {
     assert.equal(h.record('j', slot)?.outcome, 'running');
   });
 
+  it('an outcome recorded between the listing and the lock is kept', async () => {
+    const store = new FakeStore();
+    store.kv.set(`runs/j/${slot}`, JSON.stringify(orphan));
+    const h = await harness([jobConfig('j')], { now: T0, store });
+    const tryAcquire = h.backend.tryAcquire.bind(h.backend);
+    // The earlier leader finishes its run and releases the lock just before we take it.
+    h.backend.tryAcquire = async (name, opts) => {
+      store.kv.set(`runs/j/${slot}`, JSON.stringify({ ...orphan, outcome: 'success' }));
+      return tryAcquire(name, opts);
+    };
+    await h.scheduler.start();
+    assert.equal(h.record('j', slot)?.outcome, 'success');
+  });
+
   it('records of the current term are not touched', async () => {
     const store = new FakeStore();
     const h = await harness([jobConfig('j')], { now: T0, store });
