@@ -41,6 +41,8 @@ export class Scheduler {
   readonly #timer: SlotTimer;
   readonly #inflight = new Set<Promise<void>>();
   #started = false;
+  /** The timer holds the job set's slots: `start()` finished (set by it, after its awaits). */
+  #armed = false;
   #stopped = false;
 
   constructor(opts: SchedulerOptions) {
@@ -81,9 +83,15 @@ export class Scheduler {
     );
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
-    for (const t of trackers) this.#timer.schedule(t.job, Math.max(now, t.lastSlot ?? now));
+    // The job set may have been replaced (SIGHUP) while this started: schedule the current one.
+    for (const job of this.#jobs.values()) {
+      const t = this.#tracker(job);
+      if (!trackers.includes(t)) this.#adopt(t, now);
+      this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+    }
     this.#timer.arm();
-    this.#ctx.logger.info({ jobs: trackers.length }, 'scheduling started');
+    this.#armed = true;
+    this.#ctx.logger.info({ jobs: this.#jobs.size }, 'scheduling started');
   }
 
   /**
@@ -100,7 +108,7 @@ export class Scheduler {
       const known = this.#trackers.has(job.name);
       const t = this.#tracker(job);
       t.job = job;
-      if (!this.#started) continue;
+      if (!this.#armed) continue;
       if (!known) this.#adopt(t, now);
       const prev = before.get(job.name);
       const entry = pending.get(job.name);
@@ -112,7 +120,7 @@ export class Scheduler {
     }
     const removed = [...before.keys()].filter((name) => !this.#jobs.has(name));
     this.#ctx.logger.info({ jobs: jobs.length, removed }, 'job set replaced');
-    if (this.#started) this.#timer.arm();
+    if (this.#armed) this.#timer.arm();
   }
 
   /**

@@ -270,3 +270,16 @@ describe('records', () => {
     );
   });
 });
+
+describe('a reload while start() is still reading state', () => {
+  it('schedules each job once (no slot dispatched twice)', async () => {
+    const h = await harness([jobConfig('j')], { now: T0, auto: 'success' });
+    const starting = h.scheduler.start();
+    h.scheduler.setJobs([jobConfig('j')]);
+    await starting;
+    await h.clock.advanceTo(M(3));
+    await h.scheduler.idle();
+    assert.deepEqual(h.runner.attempts.map((a) => a.request.lockdEnv.LOCKD_RUN_ID), [`j:${M(1)}`, `j:${M(2)}`, `j:${M(3)}`]);
+    assert.deepEqual(h.logs.filter((l) => l.msg.startsWith('slot skipped') || l.msg.startsWith('slot already recorded')), []);
+  });
+});
