@@ -3,7 +3,8 @@ import type { SchedulerContext } from './scheduler-options.js';
 
 /**
  * Keeps one job's run records (`runs/<job>/`) to its newest `history` (DESIGN §5), so a job
- * every second does not grow the backend forever. Lists the prefix once, then tracks the records
+ * every second does not grow the backend forever. Stops as soon as the leader lease is no longer
+ * valid (resign, loss), so shutdown never waits on it. Lists the prefix once, then tracks the records
  * this scheduler creates in memory; re-lists after a failure. Never throws: failures are logged.
  */
 export class RecordPruner {
@@ -55,7 +56,8 @@ export class RecordPruner {
         const known = this.#known;
         const skip = busy();
         let excess = known.length - Math.max(1, history);
-        for (let i = 0; excess > 0 && i < known.length; ) {
+        // Only a leader prunes: after a resign or a loss the next leader owns the records.
+        for (let i = 0; excess > 0 && i < known.length && this.#ctx.leader.isValid(); ) {
           const slot = known[i]!;
           if (skip.has(slot)) {
             i += 1;

@@ -245,6 +245,19 @@ describe('records', () => {
     assert.equal(h.state('j')?.lastSlot, M(8));
   });
 
+  it('does not prune once the leader lease is gone (the next leader owns the records)', async () => {
+    const h = await harness([jobConfig('j', { history: 1 })], { now: T0 });
+    for (const n of [-3, -2, -1]) h.store.kv.set(`runs/j/${M(n)}`, JSON.stringify({ job: 'j', slot: M(n), outcome: 'success', leaderToken: '0' }));
+    await h.scheduler.start();
+    await h.clock.advanceTo(M(1));
+    assert.equal(h.runner.live().length, 1);
+    // Losing leadership kills the run; what follows it must not delete records.
+    h.backend.expire(h.leader);
+    await h.scheduler.idle();
+    assert.equal(h.backend.callsOf('delete').length, 0);
+    assert.equal(h.records('j').length, 4);
+  });
+
   it('every record write is a guardedPut; never put', async () => {
     const h = await harness([jobConfig('j', { retries: 1, retryBackoffMs: 1 })], { now: T0, auto: 'failed' });
     await h.scheduler.start();
