@@ -64,7 +64,7 @@ export function operationsSuite(target: OperationsTarget): void {
       const result = await runLockd(['resign', '-c', cluster.file('res-a.yaml')]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /leadership moved from res-a to res-b/);
-      const resigned = await a.waitForLog((l) => l.msg === 'resigned leadership', 5_000);
+      const resigned = await a.waitForLog((l) => l.msg === 'resign requested', 5_000);
       const took = (await b.waitForLeadership(5_000)).seenAt - resigned.seenAt;
       process.stdout.write(`# ${target.name}: resign handoff ${took.toFixed(0)} ms\n`);
       assert.ok(took <= 500, `handoff took ${took.toFixed(0)} ms`);

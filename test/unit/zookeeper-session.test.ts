@@ -20,6 +20,8 @@ class FakeServerClient {
   readonly sessionId = OURS;
   lastAckSentAt: number;
   answering = true;
+  /** While not `answering`: reads are still served (a follower cut off from the quorum). */
+  followerReads = false;
   /** Deletes fail at once, as on a connection loss. */
   failRemoves = false;
   closed = false;
@@ -41,16 +43,22 @@ class FakeServerClient {
     this.listener(event);
   }
 
+  /** A local read: like the real client, its reply proves nothing about the session. */
   exists(path: string, opts: { timeoutMs?: number } = {}): Promise<ZkStat | null> {
-    return this.call(opts.timeoutMs, () => {
+    return this.call(opts.timeoutMs, false, () => {
       const owner = this.nodes.get(path);
       return owner === undefined ? null : { czxid: 1n, ephemeralOwner: owner, version: 0, numChildren: 0, ctimeMs: 0 };
     });
   }
 
+  /** The heartbeat's transaction: answered by the ensemble leader, so its reply is an ack. */
+  multi(_ops: unknown[], opts: { timeoutMs?: number } = {}): Promise<{ ok: true }> {
+    return this.call(opts.timeoutMs, true, () => ({ ok: true }));
+  }
+
   remove(path: string): Promise<'removed' | 'absent'> {
     if (this.failRemoves) return Promise.reject(new BackendUnavailableError('connection loss'));
-    return this.call(undefined, () => (this.nodes.delete(path) ? 'removed' : 'absent'));
+    return this.call(undefined, true, () => (this.nodes.delete(path) ? 'removed' : 'absent'));
   }
 
   thaw(): void {
@@ -63,14 +71,14 @@ class FakeServerClient {
     return Promise.resolve();
   }
 
-  private call<T>(timeoutMs = 1000, answer: () => T): Promise<T> {
+  private call<T>(timeoutMs = 1000, quorum: boolean, answer: () => T): Promise<T> {
     const sentAt = this.clock.monotonic();
     return new Promise((resolve, reject) => {
       const reply = (): void => {
-        this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
+        if (quorum) this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
         resolve(answer());
       };
-      if (this.answering) return reply();
+      if (this.answering || (!quorum && this.followerReads)) return reply();
       this.late.push(reply);
       this.clock.setTimer(timeoutMs, () => reject(new BackendUnavailableError('no reply')));
     });
@@ -119,6 +127,25 @@ describe('zookeeper session liveness (fake server, fake clock)', () => {
     assert.equal(lost.length, 1);
     assert.match(lost[0]?.message ?? '', /zookeeper session lost: no reply from zookeeper for 3200ms/);
     assert.equal(server.closed, true, 'a lost session closes its client');
+  });
+
+  it('reads served by a follower cut off from the quorum do not keep the session alive', async () => {
+    const { clock, server, session, lost } = setup();
+    server.answering = false;
+    server.followerReads = true;
+    const start = clock.monotonic();
+    let reads = 0;
+    const poll = (): void => void server.exists('/lockd/c/leader/n1').then(() => (reads += 1));
+    await clock.advance(2000, poll);
+    assert.equal(session.state, 'suspended', 'the heartbeat needs the ensemble leader, so it went unanswered');
+    assert.equal(session.canAct(), false);
+    await clock.advance(1199, poll);
+    assert.ok(reads > 0, 'the follower answered reads');
+    assert.equal(lost.length, 0);
+    await clock.advance(1);
+    assert.equal(clock.monotonic() - start, 3200);
+    assert.equal(lost.length, 1, 'lost at last quorum ack + timeout - margin, whatever the reads');
+    assert.equal(session.state, 'lost');
   });
 
   it('late replies count as acks: after a short freeze the session resumes, with ownership re-checked', async () => {

@@ -197,8 +197,11 @@ export class ZkClient {
     throw unexpected('delete', path, r.code);
   }
 
-  /** Runs `ops` as one transaction: all apply or none does. Checks are version-agnostic. */
-  async multi(ops: readonly ZkOp[]): Promise<ZkMultiResult> {
+  /**
+   * Runs `ops` as one transaction: all apply or none does. Checks are version-agnostic. Goes
+   * through the ensemble leader, so an answer (even a failed op) proves the session is alive.
+   */
+  async multi(ops: readonly ZkOp[], opts: { timeoutMs?: number } = {}): Promise<ZkMultiResult> {
     const tx = this.client.transaction();
     // The library turns version 0 into "any" (`version || -1`); its op list is patched instead.
     const queued = (tx as unknown as { ops: { version?: number }[] }).ops;
@@ -211,7 +214,7 @@ export class ZkClient {
         if (last) last.version = op.version ?? -1;
       }
     }
-    const r = await this.call<{ results: { type: number; err?: number }[] }>('multi', ops[0]?.path ?? '/', undefined, (cb) =>
+    const r = await this.call<{ results: { type: number; err?: number }[] }>('multi', ops[0]?.path ?? '/', opts.timeoutMs, (cb) =>
       tx.commit((error, results: unknown) => {
         // A failed op fails the whole transaction, which the server still answers with per-op results.
         if (error && Array.isArray(results)) cb(null, { results });
@@ -253,10 +256,16 @@ export class ZkClient {
     send: (cb: (error: unknown, value?: T) => void) => void,
   ): Promise<Reply<T>> {
     return callWithDeadline(this.clock, timeoutMs ?? this.callTimeoutMs, `${op} ${path}`, send, (sentAt) => {
-      this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
+      // Reads are answered by whichever server we talk to, even a follower cut off from the
+      // quorum (for up to syncLimit ticks): only requests the ensemble leader answers prove the
+      // session is alive there.
+      if (QUORUM_OPS.has(op)) this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
     });
   }
 }
+
+/** Requests the ensemble leader answers (writes and transactions), as opposed to local reads. */
+const QUORUM_OPS = new Set(['create', 'setData', 'delete', 'multi']);
 
 function toConnectionEvent(state: State): ZkConnectionEvent | undefined {
   if (state === zookeeper.State.SYNC_CONNECTED) return 'connected';

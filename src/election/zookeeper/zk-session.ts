@@ -216,7 +216,8 @@ export class ZkSession {
     if (this.heartbeatInFlight || this.state === 'lost') return;
     this.heartbeatInFlight = true;
     try {
-      await this.client.exists(this.heartbeatPath, { timeoutMs: this.heartbeatMs });
+      // A transaction, not a read: only the ensemble leader answers it (see ZkClient.call).
+      await this.client.multi([{ kind: 'check', path: this.heartbeatPath }], { timeoutMs: this.heartbeatMs });
       if (this.state === 'suspended') await this.recheck();
       for (const [key, target] of this.pendingDiscards) await this.tryDiscard(key, target);
     } catch (error) {
