@@ -86,3 +86,11 @@ export class LockdCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** The embedded backend: each cluster's replicas share one database file in its temp dir. */
+export const embeddedTarget: ProcessBackendTarget = {
+  name: 'embedded',
+  setup: async () => undefined,
+  teardown: async () => undefined,
+  backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
+};

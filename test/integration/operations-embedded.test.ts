@@ -1,10 +1,8 @@
 import path from 'node:path';
+import { embeddedTarget } from '../helpers/lockd-cluster.js';
 import { operationsSuite } from './operations-suite.js';
 
 operationsSuite({
-  name: 'embedded',
-  setup: async () => undefined,
-  teardown: async () => undefined,
-  backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
+  ...embeddedTarget,
   unreachableYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'no-such-dir', 'lockd.db')}`,
 });

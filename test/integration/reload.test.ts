@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LockdCluster } from '../helpers/lockd-cluster.js';
+import { embeddedTarget, LockdCluster } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
 import { runLockd } from '../helpers/lockd-process.js';
 
 /** Config problems are reported all at once; SIGHUP reloads, and an invalid reload keeps the old jobs. */
 describe('config on the command line and on SIGHUP', () => {
-  const cluster = new LockdCluster(
-    {
-      name: 'embedded',
-      setup: async () => undefined,
-      teardown: async () => undefined,
-      backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
-    },
-    { ttl: '3s' },
-  );
+  const cluster = new LockdCluster(embeddedTarget, { ttl: '3s' });
   after(() => cluster.stop());
 
   it('a file with several mistakes yields all of them with line:col and exit 2 (validate and run)', async () => {

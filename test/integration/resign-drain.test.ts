@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LockdCluster } from '../helpers/lockd-cluster.js';
+import { embeddedTarget, LockdCluster } from '../helpers/lockd-cluster.js';
 import { pollLockdJson, runLockd } from '../helpers/lockd-process.js';
 import type { RunRecord } from '../../src/scheduler/records.js';
 
@@ -12,10 +11,7 @@ import type { RunRecord } from '../../src/scheduler/records.js';
  * `shutdown_grace`, then kills it.
  */
 describe('runs that outlive a resign', { timeout: 60_000 }, () => {
-  const cluster = new LockdCluster(
-    { name: 'embedded', setup: async () => undefined, teardown: async () => undefined, backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}` },
-    { ttl: '3s', shutdownGrace: '2s' },
-  );
+  const cluster = new LockdCluster(embeddedTarget, { ttl: '3s', shutdownGrace: '2s' });
   after(() => cluster.stop());
 
   it('are skipped as overlap by the next term and drained, then killed, at shutdown', async () => {

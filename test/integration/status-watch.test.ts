@@ -1,16 +1,12 @@
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
-import { LockdCluster } from '../helpers/lockd-cluster.js';
+import { embeddedTarget, LockdCluster } from '../helpers/lockd-cluster.js';
 import { lockdBin } from '../helpers/lockd-process.js';
 
 /** `lockd status --watch` redraws when the cluster changes. */
 describe('lockd status --watch', () => {
-  const cluster = new LockdCluster(
-    { name: 'embedded', setup: async () => undefined, teardown: async () => undefined, backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}` },
-    { ttl: '3s' },
-  );
+  const cluster = new LockdCluster(embeddedTarget, { ttl: '3s' });
   after(() => cluster.stop());
 
   it('prints "no leader", then the leader once one is elected, without being restarted', async () => {

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LockdCluster } from '../helpers/lockd-cluster.js';
+import { embeddedTarget, LockdCluster } from '../helpers/lockd-cluster.js';
 import { lockdBin } from '../helpers/lockd-process.js';
 import { requireBinary } from '../helpers/require-binary.js';
 
 /** Logs are JSON lines for machines, readable lines for a person at a terminal. */
 describe('log format follows stdout', () => {
-  const cluster = new LockdCluster(
-    { name: 'embedded', setup: async () => undefined, teardown: async () => undefined, backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}` },
-    { ttl: '3s' },
-  );
+  const cluster = new LockdCluster(embeddedTarget, { ttl: '3s' });
   after(() => cluster.stop());
 
   it('on a terminal (a pty from script(1)) lines are readable, not JSON', async () => {
