@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Backend, CandidateInfo } from '../../src/election/backend.js';
 import { createBackend } from '../../src/election/create-backend.js';
@@ -46,22 +45,6 @@ export class ConformanceContext {
 /** Candidate info for node `node`, as a daemon would send it. */
 export function candidate(node: string): CandidateInfo {
   return { node, host: 'conformance-host', pid: process.pid, since: new Date().toISOString() };
-}
-
-/**
- * Polls `condition` until it holds; for states that announce themselves with no event (e.g. a
- * candidate showing up in `observe()`). Throws naming `what` after `timeoutMs`.
- */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
 }
 
 /** Resolves when `signal` aborts; rejects naming `what` if it has not aborted within `timeoutMs`. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LeadershipLostError } from '../../src/errors.js';
-import { candidate, waitFor, type ConformanceContext } from './conformance-context.js';
+import { candidate, type ConformanceContext } from './conformance-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** guardedPut and the unguarded data-key operations. */
 export function registerDataTests(ctx: ConformanceContext): void {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Backend } from '../../src/election/backend.js';
-import { candidate, range, track, waitFor, type ConformanceContext } from './conformance-context.js';
+import { candidate, range, track, type ConformanceContext } from './conformance-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** Election tests: order of arrival, observe, aborted campaigns. */
 export function registerElectionTests(ctx: ConformanceContext): void {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
-import { candidate, range, track, waitFor, type ConformanceContext } from './conformance-context.js';
+import { candidate, range, track, type ConformanceContext } from './conformance-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** Lock tests: exclusion, tokens, tryAcquire, release, abort, usage errors, close. */
 export function registerLockTests(ctx: ConformanceContext): void {

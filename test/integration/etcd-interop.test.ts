@@ -10,6 +10,7 @@ import type { Backend, CandidateInfo } from '../../src/election/backend.js';
 import { createEtcdBackend } from '../../src/election/etcd/etcd-backend.js';
 import { LeadershipLostError } from '../../src/errors.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
 const ttlMs = 2000;
@@ -96,14 +97,6 @@ function uniqueCluster(label: string): string {
   return `interop-${label}-${randomBytes(4).toString('hex')}`;
 }
 
-async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
   before(async () => {
     server = await startEtcd();
@@ -122,7 +115,7 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     const [a, b] = [await open(cluster), await open(cluster)];
     const leaseA = await a.campaign(me('A'));
     const pendingB = b.campaign(me('B'), { signal: AbortSignal.timeout(10_000) });
-    await waitUntil('B queued', async () => (await keysUnder(prefix)).length === 2);
+    await waitFor('B queued', async () => (await keysUnder(prefix)).length === 2);
     const [keyA, keyB] = await keysUnder(prefix);
     assert.equal(keyA!.createRevision, leaseA.token, 'the token is the create_revision of the leader key');
     assert.equal(keyA!.key, `${prefix}/${keyA!.lease.toString(16)}`, 'key = <prefix>/<lease id in lowercase hex>');
@@ -145,7 +138,7 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     await foreign.line(0);
     const a = await open(cluster);
     const pending = a.campaign(me('A'), { signal: AbortSignal.timeout(10_000) });
-    await waitUntil('lockd queued', async () => (await keysUnder(prefix)).length === 2);
+    await waitFor('lockd queued', async () => (await keysUnder(prefix)).length === 2);
     const view = await a.observe();
     assert.equal(view.leader?.node, 'not-json');
     assert.equal(view.leader?.token, (await keysUnder(prefix))[0]!.createRevision);
@@ -165,7 +158,7 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     assert.match(foreignKey, new RegExp(`^${prefix}/[0-9a-f]+$`));
     assert.equal(await a.tryAcquire('job'), null, 'etcdctl holds the lock');
     const pending = a.acquire('job', { signal: AbortSignal.timeout(10_000) });
-    await waitUntil('lockd queued', async () => (await keysUnder(prefix)).length === 2);
+    await waitFor('lockd queued', async () => (await keysUnder(prefix)).length === 2);
     const [foreign, queued] = await keysUnder(prefix);
     assert.equal(foreign!.key, foreignKey);
     await holder.interrupt();
@@ -174,7 +167,7 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     assert.ok(lease.token > foreign!.createRevision);
 
     const waiter = new Etcdctl(['lock', prefix]);
-    await waitUntil('etcdctl queued', async () => (await keysUnder(prefix)).length === 2);
+    await waitFor('etcdctl queued', async () => (await keysUnder(prefix)).length === 2);
     const releasedAt = performance.now();
     await lease.release();
     const granted = await waiter.line(0);

@@ -10,6 +10,7 @@ import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
 import { LockdProcess, runLockd } from '../helpers/lockd-process.js';
 import { freePort } from '../helpers/ports.js';
 import { requireBinary } from '../helpers/require-binary.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
 const SECRET = 'pa55-w0rd-never-logged';
@@ -78,13 +79,9 @@ describe('etcd security options', { timeout: 120_000 }, () => {
         '--cert-file', path.join(pki, 'server.pem'), '--key-file', path.join(pki, 'server-key.pem'),
         '--trusted-ca-file', path.join(pki, 'ca.pem'), '--client-cert-auth',
       ], { stdio: 'ignore' });
-      const deadline = performance.now() + 15_000;
-      for (;;) {
-        const ok = await run('etcdctl', ['--endpoints', endpoint, '--cacert', path.join(pki, 'ca.pem'), '--cert', path.join(pki, 'client.pem'), '--key', path.join(pki, 'client-key.pem'), 'endpoint', 'health']).then(() => true, () => false);
-        if (ok) break;
-        if (performance.now() > deadline) throw new Error('TLS etcd did not become healthy');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const tlsArgs = ['--cacert', path.join(pki, 'ca.pem'), '--cert', path.join(pki, 'client.pem'), '--key', path.join(pki, 'client-key.pem')];
+      const healthy = () => run('etcdctl', ['--endpoints', endpoint, ...tlsArgs, 'endpoint', 'health']).then(() => true, () => false);
+      await waitFor('the TLS etcd to become healthy', healthy, 15_000, 100);
     });
     after(async () => {
       etcd.kill('SIGKILL');

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { assertLedgerInvariants, ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_S = 3;
 const TTL_MS = TTL_S * 1000;
@@ -81,20 +82,20 @@ export function failoverSuite(target: ProcessBackendTarget): void {
       const slowLog = cluster.file('slow');
       try {
         const oldNode = first.replica.name;
-        await waitFor(() => slowLines(slowLog).some((l) => l.startsWith('start') && l.endsWith(oldNode)), 10_000);
+        await waitFor('the slow job to start on the leader', () => slowLines(slowLog).some((l) => l.startsWith('start') && l.endsWith(oldNode)), 10_000);
 
         const stoppedWall = Date.now();
         const stoppedAt = performance.now();
         first.replica.signal('SIGSTOP');
         const next = await cluster.nextLeader(TTL_MS + 10_000, first.replica);
         assert.ok(next.at - stoppedAt <= TTL_MS + 1000, `takeover during the freeze took ${(next.at - stoppedAt).toFixed(0)} ms`);
-        await waitFor(() => performance.now() - stoppedAt >= 2 * TTL_MS, 3 * TTL_MS);
+        await waitFor('2×TTL of freeze', () => performance.now() - stoppedAt >= 2 * TTL_MS, 3 * TTL_MS);
         const resumeWall = Date.now();
         const mark = first.replica.logs.length;
         first.replica.signal('SIGCONT');
 
         await first.replica.waitForLog((l) => l.msg.startsWith('leadership lost'), 5_000, mark);
-        await waitFor(() => slowLines(slowLog).some((l) => l.startsWith('killed') && l.endsWith(oldNode)), 5_000);
+        await waitFor('the resumed leader to kill its job', () => slowLines(slowLog).some((l) => l.startsWith('killed') && l.endsWith(oldNode)), 5_000);
         // Whatever the resumed process does next, it must never start a slot from its stale term.
         await waitForLedger(ledger, (e) => e.filter((x) => x.node === next.replica.name && x.slot > resumeWall).length >= 3, 10_000);
         const stale = readLedger(ledger).filter((e) => e.node === oldNode && e.slot > stoppedWall);
@@ -132,13 +133,4 @@ async function threeReplicas(target: ProcessBackendTarget, jobsFor: (ledger: str
 
 function slowLines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
-}
-
-/** Polls a condition every 20 ms (for facts with no event, like a file's content). */
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -5,6 +5,7 @@ import { LockdCluster } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
 import { runLockd, type LockdProcess } from '../helpers/lockd-process.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** The HTTP endpoint of two real replicas on a real etcd, through a handover and a frozen etcd. */
 describe('HTTP endpoint: /metrics /healthz /readyz /status', { timeout: 120_000 }, () => {
@@ -84,19 +85,11 @@ async function metric(port: number, name: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
 
-async function waitForStatus(port: number, path: string, status: number, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while ((await get(port, path)).status !== status) {
-    if (performance.now() > deadline) throw new Error(`${path} never answered ${status} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function waitForStatus(port: number, path: string, status: number, timeoutMs: number): Promise<void> {
+  return waitFor(`${path} to answer ${status}`, async () => (await get(port, path)).status === status, timeoutMs, 50);
 }
 
-async function allRunsFinished(r: LockdProcess): Promise<void> {
+function allRunsFinished(r: LockdProcess): Promise<void> {
   const count = (msg: string) => r.logs.filter((l) => l.msg === msg).length;
-  const deadline = performance.now() + 10_000;
-  while (count('run started') !== count('run finished')) {
-    if (performance.now() > deadline) throw new Error(`${r.name}: runs still in flight`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  return waitFor(`${r.name}'s runs in flight to finish`, () => count('run started') === count('run finished'));
 }

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
 import { LockdProcess, pollLockdJson, runLockd } from '../helpers/lockd-process.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** A backend for the operator commands, plus a config that points at nothing listening. */
 export interface OperationsTarget extends ProcessBackendTarget {
@@ -120,14 +121,11 @@ export function operationsSuite(target: OperationsTarget): void {
   });
 }
 
-function manualJob(ledger: string): string {
-  return ['  manual:', '    schedule: "0 0 1 1 *"', `    run: ${JSON.stringify(ledgerJobCommand(ledger))}`].join('\n');
+/** Waits until `file` exists and is not empty (what a test command writes first). */
+function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  return waitFor(`${file} to be written`, () => existsSync(file) && readFileSync(file, 'utf8') !== '', timeoutMs);
 }
 
-async function waitForFile(file: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!existsSync(file) || readFileSync(file, 'utf8') === '') {
-    if (performance.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function manualJob(ledger: string): string {
+  return ['  manual:', '    schedule: "0 0 1 1 *"', `    run: ${JSON.stringify(ledgerJobCommand(ledger))}`].join('\n');
 }

@@ -5,7 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Backend, Lease } from '../../src/election/backend.js';
 import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
 import { LockdError } from '../../src/errors.js';
-import { candidate, waitFor } from '../conformance/conformance-context.js';
+import { candidate } from '../conformance/conformance-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { ensembleLeader, memberServing, startZooKeeperEnsemble, type ZkEnsemble, type ZkServer } from '../helpers/zookeeper-server.js';
 import { LogSink, Sampler } from './zookeeper-support.js';
 

@@ -4,7 +4,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Backend } from '../../src/election/backend.js';
 import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
-import { candidate, waitFor, whenAborted } from '../conformance/conformance-context.js';
+import { candidate, whenAborted } from '../conformance/conformance-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { startZooKeeper, type ZkServer } from '../helpers/zookeeper-server.js';
 import { LogSink } from './zookeeper-support.js';
 

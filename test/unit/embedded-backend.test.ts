@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import type { Backend, CandidateInfo } from '../../src/election/backend.js';
 import { createEmbeddedBackend, type EmbeddedTuning } from '../../src/election/embedded/embedded-backend.js';
 import { monotonicMs, readBootId } from '../../src/election/embedded/mono-clock.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_MS = 1500;
 
@@ -47,15 +47,6 @@ function recordingLogger(): { logger: pino.Logger; lines: LogLine[]; next: (msg:
 
 function who(node: string): CandidateInfo {
   return { node, host: 'unit', pid: process.pid, since: new Date().toISOString() };
-}
-
-/** Polls `condition` with a deadline, for states no event announces. */
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = monotonicMs() + timeoutMs;
-  while (!(await condition())) {
-    assert.ok(monotonicMs() < deadline, `timed out waiting for ${what}`);
-    await delay(10);
-  }
 }
 
 describe('embedded backend (in one process, real SQLite files)', () => {
