@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { holdsSqliteWriteLock } from './freeze.js';
 import { LockdProcess } from './lockd-process.js';
 
 /** How a process test reaches its backend: the YAML of the `backend:` section, indented 2. */
@@ -10,6 +11,12 @@ export interface ProcessBackendTarget {
   teardown(): Promise<void>;
   /** `type: …` and its settings, for a config written in `dir`. */
   backendYaml(dir: string): string;
+  /**
+   * Whether process `pid` (just SIGSTOPped, its config in `dir`) holds a lock that blocks every
+   * other replica until it resumes. Only embedded has one: SQLite's write lock, held for the
+   * milliseconds of a write transaction. Freeze tests freeze at another moment. Default: never.
+   */
+  blocksOthersWhileFrozen?(pid: number, dir: string): boolean;
 }
 
 export interface ClusterOptions {
@@ -93,4 +100,5 @@ export const embeddedTarget: ProcessBackendTarget = {
   setup: async () => undefined,
   teardown: async () => undefined,
   backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
+  blocksOthersWhileFrozen: (pid, dir) => holdsSqliteWriteLock(pid, path.join(dir, 'lockd.db')),
 };

@@ -5,6 +5,7 @@ import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluste
 import { assertLedgerInvariants, ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { freezeOutsideLocks } from '../helpers/freeze.js';
 
 const TTL_S = 3;
 const TTL_MS = TTL_S * 1000;
@@ -84,9 +85,7 @@ export function failoverSuite(target: ProcessBackendTarget): void {
         const oldNode = first.replica.name;
         await waitFor('the slow job to start on the leader', () => slowLines(slowLog).some((l) => l.startsWith('start') && l.endsWith(oldNode)), 10_000);
 
-        const stoppedWall = Date.now();
-        const stoppedAt = performance.now();
-        first.replica.signal('SIGSTOP');
+        const { at: stoppedAt, wall: stoppedWall } = await freezeOutsideLocks(first.replica.child, (pid) => target.blocksOthersWhileFrozen?.(pid, cluster.dir) ?? false);
         const next = await cluster.nextLeader(TTL_MS + 10_000, first.replica);
         assert.ok(next.at - stoppedAt <= TTL_MS + 1000, `takeover during the freeze took ${(next.at - stoppedAt).toFixed(0)} ms`);
         await waitFor('2×TTL of freeze', () => performance.now() - stoppedAt >= 2 * TTL_MS, 3 * TTL_MS);

@@ -5,6 +5,7 @@ import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluste
 import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
 import { LockdProcess, pollLockdJson, runLockd } from '../helpers/lockd-process.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { freezeOutsideLocks } from '../helpers/freeze.js';
 
 /** A backend for the operator commands, plus a config that points at nothing listening. */
 export interface OperationsTarget extends ProcessBackendTarget {
@@ -97,7 +98,7 @@ export function operationsSuite(target: OperationsTarget): void {
       const script = `trap 'echo killed >> ${marks}; exit 143' TERM; echo started >> ${marks}; sleep 60 & wait`;
       const frozen = new LockdProcess('frozen', ['lock', 'backup', '--ttl', '2s', '-c', config, '--', 'sh', '-c', script]);
       await waitForFile(marks, 10_000);
-      frozen.signal('SIGSTOP');
+      await freezeOutsideLocks(frozen.child, (pid) => target.blocksOthersWhileFrozen?.(pid, cluster.dir) ?? false);
       const taker = await runLockd(['lock', 'backup', '--wait', '15s', '-c', config, '--', 'sh', '-c', 'echo $LOCKD_FENCING_TOKEN']);
       assert.equal(taker.code, 0, `the lock was not free after the holder froze: ${taker.stderr}`);
       frozen.signal('SIGCONT');
