@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
-import { constants } from 'node:os';
 import { parseDuration } from '../config/duration.js';
 import type { Lease } from '../election/backend.js';
 import { asCliExit, CliExit, ExitCode, loadConfigForCli, openBackendForCli } from './common.js';
@@ -81,7 +80,7 @@ async function runHolding(lease: Lease, command: string[], opts: { cluster: stri
       process.stderr.write(`lockd lock: cannot start ${file}: ${err.message}\n`);
       resolve(127);
     });
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0))));
   });
   const kill = (why: string): void => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
