@@ -4,7 +4,7 @@ import type { LockdConfig } from './config/types.js';
 import { loadConfig } from './config/load.js';
 import type { Backend, CandidateInfo, Lease } from './election/backend.js';
 import { createBackend } from './election/create-backend.js';
-import { ConfigError, LockdError } from './errors.js';
+import { ConfigError, LeadershipLostError, LockdError } from './errors.js';
 import { LockdMetrics } from './observe/metrics.js';
 import { systemClock } from './clock.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -12,6 +12,9 @@ import { runAttempt } from './runner/run-attempt.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { RequestInbox } from './requests.js';
 import { abortableDelay, linkSignals, waitForAbort } from './abort.js';
+import { fencingWindow } from './election/fencing-window.js';
+import { RunFence } from './fencing/run-fence.js';
+import { Watchdog } from './fencing/watchdog.js';
 
 /** How long a replica that resigned waits before campaigning again. */
 const RESIGN_PAUSE_MS = 1000;
@@ -48,7 +51,14 @@ export class Daemon {
   private leaseOfTerm: Lease | undefined;
   private ended: Promise<void> | undefined;
 
-  private constructor(config: LockdConfig, backend: Backend, logger: Logger, metrics: LockdMetrics) {
+  private constructor(
+    config: LockdConfig,
+    backend: Backend,
+    logger: Logger,
+    metrics: LockdMetrics,
+    private readonly watchdog: Watchdog,
+    private readonly fence: RunFence,
+  ) {
     this.config = config;
     this.backend = backend;
     this.rootLogger = logger;
@@ -62,9 +72,17 @@ export class Daemon {
    * `BackendStorageError`, `BackendUnavailableError`) when the backend cannot be opened.
    */
   static async start(config: LockdConfig, logger: Logger): Promise<Daemon> {
-    const backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger });
+    const watchdog = Watchdog.start(logger);
+    const fence = new RunFence(watchdog, fencingWindow(config.backend.type, config.leader.ttlMs).lossGraceMs, logger.child({ component: 'fence' }));
+    let backend: Backend;
+    try {
+      backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger, sessionWatch: fence });
+    } catch (err) {
+      await watchdog.close();
+      throw err;
+    }
     const metrics = new LockdMetrics();
-    const daemon = new Daemon(config, backend, logger, metrics);
+    const daemon = new Daemon(config, backend, logger, metrics, watchdog, fence);
     metrics.bindHealth(() => backend.health());
     if (config.http !== undefined) {
       daemon.http = await startHttpServer({
@@ -145,6 +163,7 @@ export class Daemon {
     await this.drain([...this.drainingTerms]);
     await this.http?.close();
     await this.backend.close();
+    await this.watchdog.close();
     this.logger.info('lockd stopped');
   }
 
@@ -177,6 +196,7 @@ export class Daemon {
       runner: runAttempt,
       events: this.metrics.schedulerEvents(),
       busyElsewhere: (job) => [...this.drainingTerms].some((term) => term.running().some((run) => run.job === job)),
+      groups: (sessionId) => this.fence.groups(sessionId),
     });
     this.scheduler = scheduler;
     const inbox = new RequestInbox(this.backend, this.logger, {
@@ -197,7 +217,8 @@ export class Daemon {
     scheduler.stopScheduling();
     if (end === 'lost') {
       this.logger.warn({ token: lease.token.toString(), reason: describe(lease.signal.reason) }, 'leadership lost: killing running jobs');
-      await scheduler.killAll(new LockdError('LEASE_LOST', 'leadership lost'));
+      // The lease's reason carries its kill deadline: SIGKILL lands before it, whatever kill_grace says.
+      await scheduler.killAll(lease.signal.reason instanceof Error ? lease.signal.reason : new LeadershipLostError('leadership lost'));
     } else {
       resigning = true;
       await lease.release();

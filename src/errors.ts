@@ -40,10 +40,18 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.message}`;
 }
 
-/** Ownership of a lease (leadership or a lock) can no longer be vouched for. */
+/**
+ * Ownership of a lease (leadership or a lock) can no longer be vouched for. `killBy` (CLOCK_MONOTONIC
+ * ms, `monotonicMs()`) is when every process run under the lease must be dead: the session's kill
+ * deadline when it stopped vouching in time (src/election/fencing-window.ts); absent when the
+ * backend reported the lease gone, where another holder may exist already, so "now".
+ */
 export class LeadershipLostError extends LockdError {
-  constructor(message = 'lease lost: ownership can no longer be vouched for', cause?: unknown) {
-    super('LEASE_LOST', message, { retryable: true, cause });
+  readonly killBy: number | undefined;
+
+  constructor(message = 'lease lost: ownership can no longer be vouched for', opts: { cause?: unknown; killBy?: number } = {}) {
+    super('LEASE_LOST', message, { retryable: true, cause: opts.cause });
+    this.killBy = opts.killBy;
   }
 }
 

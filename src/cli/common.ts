@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import type { LockdConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
-import type { Backend } from '../election/backend.js';
+import type { Backend, SessionWatch } from '../election/backend.js';
 import { createBackend } from '../election/create-backend.js';
 import { ConfigError, LockdError } from '../errors.js';
 
@@ -50,9 +50,14 @@ export function cliLogger(): Logger {
  * Opens the config's backend for a one-shot command; a backend that cannot be opened becomes
  * `CliExit(1)` with a plain message (no stack trace).
  */
-export async function openBackendForCli(config: LockdConfig, opts: { ttlMs?: number } = {}): Promise<Backend> {
+export async function openBackendForCli(config: LockdConfig, opts: { ttlMs?: number; sessionWatch?: SessionWatch } = {}): Promise<Backend> {
   try {
-    return await createBackend(config.backend, { cluster: config.cluster, ttlMs: opts.ttlMs ?? config.leader.ttlMs, logger: cliLogger() });
+    return await createBackend(config.backend, {
+      cluster: config.cluster,
+      ttlMs: opts.ttlMs ?? config.leader.ttlMs,
+      logger: cliLogger(),
+      ...(opts.sessionWatch === undefined ? {} : { sessionWatch: opts.sessionWatch }),
+    });
   } catch (err) {
     throw asCliExit(err, `cannot open the ${config.backend.type} backend`);
   }

@@ -44,6 +44,8 @@ export interface Lease {
   remainingMs(): number;
   /** Gives ownership up (deletes the key/node/row) and aborts `signal`. Idempotent; never throws. */
   release(): Promise<void>;
+  /** The backend session this lease lives in, as named to the `SessionWatch`. */
+  readonly sessionId: string;
 }
 
 /** What `observe` sees: the current leader (if any) and everyone campaigning, leader first. */
@@ -121,10 +123,35 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/**
+ * What a backend tells the dead man's switch about its sessions (DESIGN §1.4, src/fencing), so no
+ * process started under a lease outlives it. Times are CLOCK_MONOTONIC ms (`monotonicMs()`), the
+ * `killBy` of src/election/fencing-window.ts.
+ */
+export interface SessionWatch {
+  /** The session opened or a renewal was acknowledged: its processes may live until `killBy`. */
+  renewed(sessionId: string, killBy: number): void;
+  /**
+   * The session stopped vouching (`killBy` its kill deadline) or the backend reported it gone
+   * (`killBy` now). Resolves once nothing run under the session is alive; the backend gives the
+   * session up (revoke, delete its row, close) only after that. Called at most once per session;
+   * never rejects.
+   */
+  lost(sessionId: string, killBy: number): Promise<void>;
+}
+
 /** Settings every backend takes. */
 export interface BackendCommonOptions {
   cluster: string;
   /** Lease TTL in ms. */
   ttlMs: number;
   logger: import('pino').Logger;
+  /** Told of every session's kill deadline; without one, sessions are given up at once on loss. */
+  sessionWatch?: SessionWatch;
 }
+
+/** The watch of a backend opened without one: nothing runs under its sessions. */
+export const noSessionWatch: SessionWatch = {
+  renewed: () => undefined,
+  lost: () => Promise.resolve(),
+};

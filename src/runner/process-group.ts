@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { monotonicMs } from '../clock.js';
+import { LeadershipLostError } from '../errors.js';
 
 /** How long to wait for a group to die after SIGKILL before giving up on it. */
 const REAP_TIMEOUT_MS = 2000;
@@ -20,6 +22,21 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
     if (code === 'ESRCH') return false;
     if (code === 'EPERM') return true;
     throw err;
+  }
+}
+
+/**
+ * Field 22 of `/proc/<pid>/stat` (the start time in clock ticks since boot): with the pid, it names
+ * one process for the life of the boot, so a pid reused by another process is told apart.
+ * Undefined when the process is gone (or there is no `/proc`).
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // `pid (comm) state ppid ...`: field 22 is the 20th after the closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 
@@ -89,4 +106,14 @@ export async function killProcessGroup(pgid: number, graceMs: number, leaderExit
   if ((await waitGroupGone(pgid, killAt)).length === 0) return [];
   if (!signalGroup(pgid, 'SIGKILL')) return [];
   return waitGroupGone(pgid, performance.now() + REAP_TIMEOUT_MS);
+}
+
+/**
+ * The SIGTERM → SIGKILL wait for a kill whose cause is `reason`: `killGraceMs`; but on a lease loss
+ * (a `LeadershipLostError`) no later than its `killBy`, and none when it has none (the backend
+ * reported the lease gone, so another holder may exist already).
+ */
+export function graceFor(reason: unknown, killGraceMs: number): number {
+  if (!(reason instanceof LeadershipLostError)) return killGraceMs;
+  return Math.max(0, Math.min(killGraceMs, (reason.killBy ?? 0) - monotonicMs()));
 }

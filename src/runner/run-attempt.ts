@@ -1,8 +1,9 @@
 import { execa } from 'execa';
 import { LineSplitter } from './line-splitter.js';
 import { OutputTail } from './output-tail.js';
-import { killProcessGroup, livingMembers } from './process-group.js';
+import { graceFor, killProcessGroup, livingMembers } from './process-group.js';
 import { describeSpawnError } from './spawn-error.js';
+import { formatDuration } from '../config/duration.js';
 import type { JobConfig } from '../config/types.js';
 import type { AttemptOutcome, AttemptResult, JobRunner } from './types.js';
 
@@ -22,7 +23,8 @@ interface Exit {
  * to `/bin/sh -c`, `command` is exec'd as argv; env = daemon env + `job.env` + `lockdEnv`. The
  * child leads its own process group and every kill goes to the group: SIGTERM on `job.timeoutMs`
  * (outcome `timeout`) or when `request.signal` aborts (outcome `killed`, error = the abort
- * reason's message), SIGKILL after `job.killGraceMs`. When the leader exits on its own but left
+ * reason's message), SIGKILL after `job.killGraceMs` (on a lease loss: by the loss's `killBy`).
+ * The group is reported to `request.groups` from the spawn until it is gone. When the leader exits on its own but left
  * processes in its group, those get the same SIGTERM/SIGKILL sequence before this resolves; the
  * outcome is still the leader's. Exit 0 is `success`; any other exit or death by signal is
  * `failed`. Output is logged line by line (stdout at info, stderr at warn, through
@@ -67,15 +69,16 @@ export const runAttempt: JobRunner = async (request) => {
 
   let stopping: { outcome: 'timeout' | 'killed'; error: string } | undefined;
   let killing: Promise<number[]> | undefined;
-  const stop = (outcome: 'timeout' | 'killed', error: string): void => {
+  request.groups?.add(pid, job.killGraceMs);
+  const stop = (outcome: 'timeout' | 'killed', error: string, graceMs: number): void => {
     if (stopping !== undefined) return;
     stopping = { outcome, error };
-    log.warn({ pid, reason: error, kill_grace_ms: job.killGraceMs }, 'stopping job: SIGTERM to its process group');
-    killing = killProcessGroup(pid, job.killGraceMs, exited);
+    log.warn({ pid, reason: error, kill_grace_ms: Math.round(graceMs) }, 'stopping job: SIGTERM to its process group');
+    killing = killProcessGroup(pid, graceMs, exited);
   };
   const timeoutMs = job.timeoutMs;
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout', `timeout after ${formatMs(timeoutMs)}`), timeoutMs);
-  const onAbort = (): void => stop('killed', reasonMessage(signal.reason));
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout', `timeout after ${formatDuration(timeoutMs)}`, job.killGraceMs), timeoutMs);
+  const onAbort = (): void => stop('killed', reasonMessage(signal.reason), graceFor(signal.reason, job.killGraceMs));
   signal.addEventListener('abort', onAbort, { once: true });
   // The abort may have come while the spawn was in flight, before the listener existed.
   if (signal.aborted) onAbort();
@@ -91,6 +94,7 @@ export const runAttempt: JobRunner = async (request) => {
     }
   }
   const survivors = (await killing) ?? [];
+  request.groups?.remove(pid);
   if (survivors.length > 0) log.error({ pid, survivors }, 'processes of the job survived SIGKILL');
   await drainOutput(subprocess, [stdout, stderr]);
 
@@ -164,22 +168,4 @@ function reasonMessage(reason: unknown): string {
 
 function describeExit(exit: Exit): string {
   return exit.signal === null ? `exited with code ${exit.code}` : `terminated by ${exit.signal}`;
-}
-
-/** `200ms`, `30s`, `1m30s`, `2h`: the config's own duration syntax. */
-function formatMs(ms: number): string {
-  const units: [string, number][] = [
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-    ['ms', 1],
-  ];
-  let rest = Math.round(ms);
-  let out = '';
-  for (const [unit, size] of units) {
-    const n = Math.floor(rest / size);
-    rest -= n * size;
-    if (n > 0) out += `${n}${unit}`;
-  }
-  return out === '' ? '0ms' : out;
 }

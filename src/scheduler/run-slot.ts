@@ -185,6 +185,7 @@ async function attemptsAndOutcome(
       lockdEnv: lockdEnv(ctx, job, run, lock, attempt),
       signal,
       logger: ctx.logger,
+      groups: ctx.groups?.(lock.sessionId),
       onStarted: attempt === 1 ? (_pid, at) => ctx.emit('runStarted', job.name, run.runId, at - run.slot) : undefined,
     });
     firstStart ??= result.startedAt;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { JobConfig } from '../config/types.js';
 import type { Backend, Lease } from '../election/backend.js';
-import type { JobRunner } from '../runner/types.js';
+import type { GroupRegistry, JobRunner } from '../runner/types.js';
 import type { RunOutcome } from './records.js';
 
 /**
@@ -50,6 +50,8 @@ export interface SchedulerOptions {
    * alike — since the lock is held by this very backend. Default: never.
    */
   busyElsewhere?: (job: string) => boolean;
+  /** Where runs report their process groups, per backend session (the daemon's `RunFence`). Default: nowhere. */
+  groups?: (sessionId: string) => GroupRegistry;
 }
 
 /** What the scheduler's parts share (internal). */
@@ -66,6 +68,8 @@ export interface SchedulerContext {
   runner: JobRunner;
   /** See `SchedulerOptions.busyElsewhere`; always set here. */
   busyElsewhere: (job: string) => boolean;
+  /** See `SchedulerOptions.groups`. */
+  groups: ((sessionId: string) => GroupRegistry) | undefined;
   /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
   emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
 }
@@ -84,6 +88,7 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
     logger,
     runner: opts.runner,
     busyElsewhere: opts.busyElsewhere ?? (() => false),
+    groups: opts.groups,
     emit(name, ...args) {
       const hook = events[name] as ((...a: unknown[]) => void) | undefined;
       if (!hook) return;

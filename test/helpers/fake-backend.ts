@@ -80,6 +80,11 @@ export class FakeLease implements Lease {
     return this.#store.lock(this.#lockName).holder === this;
   }
 
+  /** One fake session per backend: its leases all live in it. */
+  get sessionId(): string {
+    return this.#backend.sessionId;
+  }
+
   isValid(): boolean {
     return !this.lapsed && !this.#controller.signal.aborted;
   }
@@ -127,6 +132,7 @@ export class FakeBackend implements Backend {
   readonly forbidden: Set<Method>;
   /** Names with an acquire in progress or a hold, for the one-per-name rule. */
   readonly holding = new Set<string>();
+  readonly sessionId = `fake-${Math.random().toString(36).slice(2)}`;
   readonly #hooks = new Map<Method, Hook[]>();
   readonly #after = new Map<Method, Hook[]>();
 

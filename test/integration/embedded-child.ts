@@ -7,7 +7,7 @@
  */
 import { pino } from 'pino';
 import { createEmbeddedBackend } from '../../src/election/embedded/embedded-backend.js';
-import { monotonicMs } from '../../src/election/embedded/mono-clock.js';
+import { monotonicMs } from '../../src/clock.js';
 
 /** What the child does (passed as JSON in argv[2]). */
 export type ChildArgs =

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import type { Backend } from '../../src/election/backend.js';
 import { createEmbeddedBackend } from '../../src/election/embedded/embedded-backend.js';
-import { monotonicMs } from '../../src/election/embedded/mono-clock.js';
+import { monotonicMs } from '../../src/clock.js';
 import type { ChildArgs, ChildEvent } from './embedded-child.js';
 
 const childScript = fileURLToPath(new URL('./embedded-child.ts', import.meta.url));

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import type { Backend, CandidateInfo } from '../../src/election/backend.js';
 import { createEmbeddedBackend, type EmbeddedTuning } from '../../src/election/embedded/embedded-backend.js';
-import { monotonicMs, readBootId } from '../../src/election/embedded/mono-clock.js';
+import { monotonicMs } from '../../src/clock.js';
+import { readBootId } from '../../src/election/embedded/boot-id.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait-for.js';
 

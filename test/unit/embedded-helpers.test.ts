@@ -2,20 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseCandidateInfo } from '../../src/election/embedded/candidate-info.js';
 import { networkFilesystemName } from '../../src/election/embedded/open-database.js';
-import { heartbeatIntervalMs, safetyMarginMs } from '../../src/election/embedded/session.js';
 import { formatTimeout } from '../../src/election/embedded/sqlite-errors.js';
+import { fencingWindow, renewalIntervalMs, vouchedMs } from '../../src/election/fencing-window.js';
 
 describe('embedded backend helpers', () => {
-  it('safety margin is max(300 ms, TTL/5), at most TTL/3; one missed heartbeat leaves a third of the window', () => {
-    assert.equal(safetyMarginMs(10_000), 2000);
-    assert.equal(safetyMarginMs(2000), 400);
-    assert.equal(safetyMarginMs(1000), 300);
-    assert.equal(safetyMarginMs(600), 200);
-    for (const ttl of [500, 600, 1000, 2000, 10_000, 60_000]) {
-      const usable = ttl - safetyMarginMs(ttl);
-      assert.ok(usable > 0, `TTL ${ttl}: the deadline must come after the renewal`);
-      assert.equal(heartbeatIntervalMs(ttl), usable / 3);
-      assert.ok(2 * heartbeatIntervalMs(ttl) < usable, `TTL ${ttl}: a second try must fit before the deadline`);
+  it('fencing window: margin TTL/5 with a floor per backend, at most TTL/3; the loss grace equals it; one missed renewal leaves a third of the vouched time', () => {
+    assert.deepEqual(fencingWindow('embedded', 10_000), { marginMs: 2000, lossGraceMs: 2000 });
+    assert.equal(fencingWindow('embedded', 2000).marginMs, 400);
+    assert.equal(fencingWindow('embedded', 1000).marginMs, 300);
+    assert.equal(fencingWindow('embedded', 600).marginMs, 200);
+    assert.equal(fencingWindow('etcd', 3000).marginMs, 600);
+    assert.equal(fencingWindow('etcd', 2000).marginMs, 500);
+    assert.equal(fencingWindow('zookeeper', 2000).marginMs, 400);
+    assert.equal(fencingWindow('zookeeper', 300).marginMs, 100);
+    for (const kind of ['embedded', 'etcd', 'zookeeper'] as const) {
+      for (const ttl of [500, 600, 1000, 2000, 10_000, 60_000]) {
+        const usable = vouchedMs(kind, ttl);
+        assert.ok(usable >= ttl / 3 - 1e-9, `${kind} TTL ${ttl}: at least a third of the TTL is vouched for`);
+        assert.equal(renewalIntervalMs(kind, ttl), usable / 3);
+        assert.ok(2 * renewalIntervalMs(kind, ttl) < usable, `${kind} TTL ${ttl}: a second try must fit before the session stops vouching`);
+      }
     }
   });
 

@@ -7,7 +7,9 @@ import { ZkSession } from '../../src/election/zookeeper/zk-session.js';
 import { BackendUnavailableError, LeadershipLostError } from '../../src/errors.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
-const TIMEOUT = 4000; // heartbeat every 1000 ms, margin 800 ms: deadline = last ack sent + 3200 ms
+// Margin and loss grace 800 ms each: vouched until last ack sent + 2400 ms, kill deadline + 3200 ms,
+// a heartbeat every 800 ms (a third of the vouched time).
+const TIMEOUT = 4000;
 const OURS = 0x100n;
 
 /**
@@ -19,6 +21,8 @@ class FakeServerClient {
   readonly negotiatedTimeoutMs = TIMEOUT;
   readonly sessionId = OURS;
   lastAckSentAt: number;
+  /** Set by the session, called when `lastAckSentAt` moves, as ZkClient does. */
+  onAck: (() => void) | undefined;
   answering = true;
   /** While not `answering`: reads are still served (a follower cut off from the quorum). */
   followerReads = false;
@@ -75,7 +79,10 @@ class FakeServerClient {
     const sentAt = this.clock.monotonic();
     return new Promise((resolve, reject) => {
       const reply = (): void => {
-        if (quorum) this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
+        if (quorum && sentAt > this.lastAckSentAt) {
+          this.lastAckSentAt = sentAt;
+          this.onAck?.();
+        }
         resolve(answer());
       };
       if (this.answering || (!quorum && this.followerReads)) return reply();
@@ -85,31 +92,48 @@ class FakeServerClient {
   }
 }
 
-function setup(): { clock: FakeClock; server: FakeServerClient; session: ZkSession; lost: LeadershipLostError[] } {
+/** What the session told its `SessionWatch`. */
+interface WatchLog {
+  renewed: number[];
+  lost: number[];
+}
+
+function setup(): { clock: FakeClock; server: FakeServerClient; session: ZkSession; lost: LeadershipLostError[]; watch: WatchLog } {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const server = new FakeServerClient(clock);
-  const session = new ZkSession(server as unknown as ZkClient, clock, pino({ level: 'silent' }), '/lockd/c');
+  const watch: WatchLog = { renewed: [], lost: [] };
+  const sessionWatch = {
+    renewed: (_id: string, killBy: number) => void watch.renewed.push(killBy),
+    lost: (_id: string, killBy: number) => {
+      watch.lost.push(killBy);
+      return Promise.resolve();
+    },
+  };
+  const session = new ZkSession(server as unknown as ZkClient, clock, pino({ level: 'silent' }), '/lockd/c', sessionWatch);
   const lost: LeadershipLostError[] = [];
   server.nodes.set('/lockd/c/leader/n1', OURS);
   session.own({ path: '/lockd/c/leader/n1', lost: (reason) => lost.push(reason) });
-  return { clock, server, session, lost };
+  return { clock, server, session, lost, watch };
 }
 
 describe('zookeeper session liveness (fake server, fake clock)', () => {
-  it('answered heartbeats every quarter of the timeout keep the session usable', async () => {
-    const { clock, session, lost } = setup();
+  it('answered heartbeats every third of the vouched time keep the session usable and move the kill deadline', async () => {
+    const { clock, session, lost, watch } = setup();
     let minRemaining = Infinity;
     await clock.advance(20_000, () => {
       assert.equal(session.canAct(), true);
       minRemaining = Math.min(minRemaining, session.remainingMs());
     });
     assert.equal(session.state, 'connected');
-    assert.ok(minRemaining >= TIMEOUT - 800 - 1000, `remaining fell to ${minRemaining} ms`);
+    assert.ok(minRemaining >= TIMEOUT - 800 - 800 - 800, `remaining fell to ${minRemaining} ms`);
     assert.deepEqual(lost, []);
+    assert.ok(watch.renewed.length >= 20, 'every answered heartbeat moves the kill deadline');
+    assert.equal(watch.renewed.at(-1), session.deadline());
+    assert.deepEqual(watch.lost, []);
   });
 
-  it('a silent server: suspended at the first missed heartbeat, lost at last-ack + timeout - margin', async () => {
-    const { clock, server, session, lost } = setup();
+  it('a silent server: suspended at the first missed heartbeat, lost once the vouched time passes, killBy = last ack + timeout - margin', async () => {
+    const { clock, server, session, lost, watch } = setup();
     server.answering = false;
     const start = clock.monotonic();
     let suspendedAt: number | undefined;
@@ -118,15 +142,17 @@ describe('zookeeper session liveness (fake server, fake clock)', () => {
       if (state === 'suspended') suspendedAt ??= clock.monotonic() - start;
       if (state === 'lost') lostAt ??= clock.monotonic() - start;
     });
-    await clock.advance(3199);
-    assert.equal(suspendedAt, 2000, 'the heartbeat sent at 1000 ms times out at 2000 ms');
+    await clock.advance(2399);
+    assert.equal(suspendedAt, 1600, 'the heartbeat sent at 800 ms times out at 1600 ms');
     assert.equal(session.canAct(), false);
     assert.equal(lost.length, 0, 'suspension alone aborts nothing');
     await clock.advance(1);
-    assert.equal(lostAt, 3200);
+    assert.equal(lostAt, 2400);
     assert.equal(lost.length, 1);
-    assert.match(lost[0]?.message ?? '', /zookeeper session lost: no reply from zookeeper for 3200ms/);
-    assert.equal(server.closed, true, 'a lost session closes its client');
+    assert.match(lost[0]?.message ?? '', /zookeeper session lost: no reply from the zookeeper ensemble leader for 2400ms/);
+    assert.equal(lost[0]?.killBy, start + 3200, 'the kill deadline is a margin before the server may expire the session');
+    assert.deepEqual(watch.lost, [start + 3200]);
+    assert.equal(server.closed, true, 'a lost session closes its client once the watch reports its runs gone');
   });
 
   it('reads served by a follower cut off from the quorum do not keep the session alive', async () => {
@@ -136,27 +162,27 @@ describe('zookeeper session liveness (fake server, fake clock)', () => {
     const start = clock.monotonic();
     let reads = 0;
     const poll = (): void => void server.exists('/lockd/c/leader/n1').then(() => (reads += 1));
-    await clock.advance(2000, poll);
+    await clock.advance(1600, poll);
     assert.equal(session.state, 'suspended', 'the heartbeat needs the ensemble leader, so it went unanswered');
     assert.equal(session.canAct(), false);
-    await clock.advance(1199, poll);
+    await clock.advance(799, poll);
     assert.ok(reads > 0, 'the follower answered reads');
     assert.equal(lost.length, 0);
     await clock.advance(1);
-    assert.equal(clock.monotonic() - start, 3200);
-    assert.equal(lost.length, 1, 'lost at last quorum ack + timeout - margin, whatever the reads');
+    assert.equal(clock.monotonic() - start, 2400);
+    assert.equal(lost.length, 1, 'lost at last quorum ack + vouched time, whatever the reads');
     assert.equal(session.state, 'lost');
   });
 
   it('late replies count as acks: after a short freeze the session resumes, with ownership re-checked', async () => {
     const { clock, server, session, lost } = setup();
     server.answering = false;
-    await clock.advance(2000);
+    await clock.advance(1600);
     assert.equal(session.state, 'suspended');
     server.thaw();
-    // The late reply to the heartbeat sent at 1000 ms moved the deadline past 3200 ms.
+    // The late reply to the heartbeat sent at 800 ms moved the vouched time past 2400 ms.
     assert.ok(session.remainingMs() > 0);
-    await clock.advance(1000);
+    await clock.advance(800);
     assert.equal(session.state, 'connected', 'the next heartbeat is answered and the re-check passes');
     assert.equal(session.canAct(), true);
     await clock.advance(10_000);
@@ -194,8 +220,8 @@ describe('zookeeper session liveness (fake server, fake clock)', () => {
     assert.equal(session.state, 'connected');
   });
 
-  it('an expired session is lost at once; discard() of a node is retried after the next answered heartbeat', async () => {
-    const { clock, server, session, lost } = setup();
+  it('an expired session is lost at once, with killBy now; discard() of a node is retried after the next answered heartbeat', async () => {
+    const { clock, server, session, lost, watch } = setup();
     server.nodes.set('/lockd/c/locks/j/orphan', OURS);
     server.failRemoves = true;
     await session.discard({ path: '/lockd/c/locks/j/orphan' });
@@ -207,6 +233,8 @@ describe('zookeeper session liveness (fake server, fake clock)', () => {
     server.emit('expired');
     assert.equal(session.state, 'lost');
     assert.equal(lost.length, 1);
+    assert.equal(lost[0]?.killBy, clock.monotonic(), 'the server expired it: another holder may exist, so runs die now');
+    assert.deepEqual(watch.lost, [clock.monotonic()]);
     await assert.rejects(session.waitUntilConnected(), BackendUnavailableError);
   });
 });

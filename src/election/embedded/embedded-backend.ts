@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
-import type { Backend, BackendCommonOptions, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease } from '../backend.js';
+import { noSessionWatch, type Backend, type BackendCommonOptions, type BackendHealth, type CandidateInfo, type ElectionView, type KeyValue, type Lease, type SessionWatch } from '../backend.js';
 import { parseCandidateInfo } from './candidate-info.js';
 import { ChangePoller } from './change-poller.js';
 import { EmbeddedLease } from './embedded-lease.js';
-import { monotonicMs, readBootId } from './mono-clock.js';
+import { monotonicMs } from '../../clock.js';
+import { readBootId } from './boot-id.js';
 import { openDatabase } from './open-database.js';
 import { EmbeddedSession } from './session.js';
 import { EmbeddedStore } from './store.js';
@@ -46,7 +47,7 @@ export async function createEmbeddedBackend(
   const { db, file } = openDatabase(config.path, { busyTimeoutMs, logger });
   const store = new EmbeddedStore(db, file, common.cluster, bootId, busyTimeoutMs);
   logger.debug({ path: file, cluster: common.cluster }, 'database opened');
-  return new EmbeddedBackend(store, common.ttlMs, logger, tuning.pollIntervalMs ?? 40);
+  return new EmbeddedBackend(store, common.ttlMs, logger, tuning.pollIntervalMs ?? 40, common.sessionWatch ?? noSessionWatch);
 }
 
 class EmbeddedBackend implements Backend {
@@ -64,6 +65,7 @@ class EmbeddedBackend implements Backend {
     readonly ttlMs: number,
     private readonly logger: Logger,
     pollIntervalMs: number,
+    private readonly watch: SessionWatch,
   ) {
     this.poller = new ChangePoller(() => store.version(), pollIntervalMs);
   }
@@ -157,7 +159,7 @@ class EmbeddedBackend implements Backend {
     this.closed = true;
     this.closing.abort(new UsageError('embedded backend closed'));
     this.poller.stop();
-    this.session?.close();
+    await this.session?.close();
     this.store.close();
     this.logger.debug('closed');
   }
@@ -190,7 +192,7 @@ class EmbeddedBackend implements Backend {
       const token = this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, true);
       if (token === null) return null;
       if (token !== undefined) return this.newLease(session, rowName, name, token, info);
-      session.lose('its row expired in the database before a lock could be taken in it');
+      session.lose('its row expired in the database before a lock could be taken in it', true);
     }
   }
 
@@ -202,7 +204,7 @@ class EmbeddedBackend implements Backend {
       const session = this.liveSession();
       const token = this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, false);
       if (token === undefined || token === null) {
-        session.lose('its row expired in the database before a candidate could be queued in it');
+        session.lose('its row expired in the database before a candidate could be queued in it', true);
         continue;
       }
       let holds: boolean;
@@ -221,7 +223,7 @@ class EmbeddedBackend implements Backend {
   /** The current session, or a new one when there is none or it was lost. */
   private liveSession(): EmbeddedSession {
     if (this.session === undefined || !this.session.checkAlive()) {
-      this.session = EmbeddedSession.open(this.store, this.ttlMs, this.logger, JSON.stringify({ host: hostname(), pid: process.pid }));
+      this.session = EmbeddedSession.open(this.store, this.ttlMs, this.logger, JSON.stringify({ host: hostname(), pid: process.pid }), this.watch);
     }
     return this.session;
   }

@@ -29,6 +29,10 @@ export class EmbeddedLease implements Lease {
     session.signal.addEventListener('abort', this.onSessionLost, { once: true });
   }
 
+  get sessionId(): string {
+    return this.session.id;
+  }
+
   /** `leader (token 7)` or `lock "backup" (token 9)`, for messages. */
   describe(): string {
     return this.rowName.startsWith('lock/') ? `lock "${this.name}" (token ${this.token})` : `leader (token ${this.token})`;

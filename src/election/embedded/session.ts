@@ -1,35 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { monotonicMs } from '../../clock.js';
 import { LeadershipLostError } from '../../errors.js';
-import { monotonicMs } from './mono-clock.js';
+import type { SessionWatch } from '../backend.js';
+import { fencingWindow, renewalIntervalMs, type FencingWindow } from '../fencing-window.js';
 import type { EmbeddedStore } from './store.js';
 
-/** How long before the row's expiry a holder stops trusting its session: max(300 ms, TTL/5), at most TTL/3. */
-export function safetyMarginMs(ttlMs: number): number {
-  return Math.min(Math.max(300, ttlMs / 5), ttlMs / 3);
-}
-
 /**
- * How often a session is renewed: a third of the time the deadline allows, so that one failed
- * renewal (a busy database) still leaves a third of it for the next try.
- */
-export function heartbeatIntervalMs(ttlMs: number): number {
-  return (ttlMs - safetyMarginMs(ttlMs)) / 3;
-}
-
-/**
- * A row in `sessions` that this backend renews every `heartbeatIntervalMs`, and the deadline that
- * goes with it. The deadline is the start of the last successful renewal + TTL − margin on CLOCK_MONOTONIC;
- * the row expires no earlier than that start + TTL, so this process stops trusting the session
- * before any other process can reap it. Once lost (deadline passed, row found gone, closed) a
- * session stays lost: `signal` aborts with a `LeadershipLostError`, and the backend opens a new one.
+ * A row in `sessions` that this backend renews every `renewalIntervalMs`, and the self-fencing
+ * timeline that goes with it (src/election/fencing-window.ts), counted on CLOCK_MONOTONIC from the
+ * start of the last successful renewal: the row expires no earlier than that start + TTL, so this
+ * process stops vouching, and has its runs killed, before any other process can reap it. Once lost
+ * (vouched time passed, row found gone, closed) a session stays lost: `signal` aborts with a
+ * `LeadershipLostError`, and the backend opens a new one. The row is deleted only after the
+ * `SessionWatch` reports every run under the session dead.
  */
 export class EmbeddedSession {
   readonly id = randomUUID();
   private readonly controller = new AbortController();
   /** Aborted, with a `LeadershipLostError`, when the session is lost or closed. */
   readonly signal: AbortSignal = this.controller.signal;
-  private deadline: number;
+  private readonly window: FencingWindow;
+  private killBy: number;
   private readonly staleTokens = new Set<bigint>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -38,33 +30,36 @@ export class EmbeddedSession {
     private readonly store: EmbeddedStore,
     private readonly ttlMs: number,
     private readonly logger: Logger,
+    private readonly watch: SessionWatch,
     started: number,
   ) {
-    this.deadline = started + ttlMs - safetyMarginMs(ttlMs);
+    this.window = fencingWindow('embedded', ttlMs);
+    this.killBy = started + ttlMs - this.window.marginMs;
   }
 
   /** Inserts a new session row and starts renewing it. Throws the store's typed errors. */
-  static open(store: EmbeddedStore, ttlMs: number, logger: Logger, info: string): EmbeddedSession {
+  static open(store: EmbeddedStore, ttlMs: number, logger: Logger, info: string, watch: SessionWatch): EmbeddedSession {
     const started = monotonicMs();
-    const session = new EmbeddedSession(store, ttlMs, logger, started);
+    const session = new EmbeddedSession(store, ttlMs, logger, watch, started);
     store.openSession(session.id, ttlMs, info);
+    watch.renewed(session.id, session.killBy);
     session.armDeadline();
     session.scheduleHeartbeat(started);
     logger.debug({ session: session.id, ttlMs }, 'session opened');
     return session;
   }
 
-  /** Milliseconds until the self-fencing deadline; 0 once lost. Pure, so safe in any check. */
+  /** Milliseconds until the session stops vouching; 0 once lost. Pure, so safe in any check. */
   remainingMs(): number {
-    return this.signal.aborted ? 0 : this.deadline - monotonicMs();
+    return this.signal.aborted ? 0 : this.killBy - this.window.lossGraceMs - monotonicMs();
   }
 
   /**
    * Whether the session can still be trusted. After a pause (SIGSTOP, starvation) timers fire in
-   * any order, so this loses the session here and now when the deadline has passed unnoticed.
+   * any order, so this loses the session here and now when the vouched time has passed unnoticed.
    */
   checkAlive(): boolean {
-    if (!this.signal.aborted && monotonicMs() >= this.deadline) this.lose(this.deadlineReason());
+    if (!this.signal.aborted && this.remainingMs() <= 0) this.lose(this.deadlineReason());
     return !this.signal.aborted;
   }
 
@@ -74,25 +69,28 @@ export class EmbeddedSession {
   }
 
   /**
-   * Gives the session up: aborts `signal` at once, then deletes the row and its holders so that
-   * others need not wait for the expiry (best effort: a failure is logged). Idempotent.
+   * Gives the session up: aborts `signal` at once, then, once the `SessionWatch` reports every run
+   * under it dead, deletes the row and its holders so that others need not wait for the expiry
+   * (best effort: a failure is logged). `reported`: the row was found gone, so another process may
+   * hold its leases already and runs must die now. Idempotent.
    */
-  lose(reason: string): void {
+  lose(reason: string, reported = false): void {
     if (this.signal.aborted) return;
     this.logger.warn({ session: this.id, reason }, 'session lost');
-    this.end(new LeadershipLostError(`embedded backend: session lost: ${reason}`));
+    void this.end(new LeadershipLostError(`embedded backend: session lost: ${reason}`, { killBy: reported ? monotonicMs() : this.killBy }));
   }
 
-  /** Ends the session on purpose, deleting its rows (best effort). Idempotent. */
-  close(): void {
+  /** Ends the session on purpose: kills what still runs under it, then deletes its rows (best effort). Idempotent. */
+  async close(): Promise<void> {
     if (this.signal.aborted) return;
-    this.end(new LeadershipLostError('embedded backend: closed'));
+    await this.end(new LeadershipLostError('embedded backend: closed', { killBy: monotonicMs() }));
   }
 
-  private end(reason: LeadershipLostError): void {
+  private async end(reason: LeadershipLostError): Promise<void> {
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.deadlineTimer);
     this.controller.abort(reason);
+    await this.watch.lost(this.id, reason.killBy ?? monotonicMs());
     try {
       this.store.deleteSession(this.id);
     } catch (err) {
@@ -102,7 +100,7 @@ export class EmbeddedSession {
 
   private heartbeat(): void {
     const started = monotonicMs();
-    // Renewing a session whose deadline has passed would revive leases that were given up.
+    // Renewing a session whose vouched time has passed would revive leases that were given up.
     if (!this.checkAlive()) return;
     let alive: boolean;
     try {
@@ -113,18 +111,19 @@ export class EmbeddedSession {
       return;
     }
     if (!alive) {
-      this.lose('its row expired in the database (this process was paused or starved for longer than the TTL)');
+      this.lose('its row expired in the database (this process was paused or starved for longer than the TTL)', true);
       return;
     }
     this.staleTokens.clear();
-    this.deadline = started + this.ttlMs - safetyMarginMs(this.ttlMs);
+    this.killBy = started + this.ttlMs - this.window.marginMs;
+    this.watch.renewed(this.id, this.killBy);
     this.armDeadline();
     this.logger.debug({ session: this.id, remainingMs: Math.round(this.remainingMs()) }, 'heartbeat');
     this.scheduleHeartbeat(started);
   }
 
   private scheduleHeartbeat(lastStart: number): void {
-    const delay = Math.max(0, lastStart + heartbeatIntervalMs(this.ttlMs) - monotonicMs());
+    const delay = Math.max(0, lastStart + renewalIntervalMs('embedded', this.ttlMs) - monotonicMs());
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), delay);
   }
 
@@ -137,6 +136,6 @@ export class EmbeddedSession {
   }
 
   private deadlineReason(): string {
-    return `self-fencing deadline passed (no heartbeat acknowledged within ${this.ttlMs - safetyMarginMs(this.ttlMs)} ms)`;
+    return `self-fencing deadline passed (no heartbeat acknowledged within ${Math.round(this.ttlMs - this.window.marginMs - this.window.lossGraceMs)} ms)`;
   }
 }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { LockdError } from '../../errors.js';
-import { monotonicMs } from './mono-clock.js';
+import { monotonicMs } from '../../clock.js';
 import { translateSqliteError } from './sqlite-errors.js';
 
 /** A lease as the database sees it: its row's token, in `session`, for the internal name `name`. */

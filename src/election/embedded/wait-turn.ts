@@ -1,6 +1,6 @@
 import { LockdError } from '../../errors.js';
 import type { ChangePoller } from './change-poller.js';
-import { monotonicMs } from './mono-clock.js';
+import { monotonicMs } from '../../clock.js';
 import type { EmbeddedSession } from './session.js';
 import type { EmbeddedStore, Turn } from './store.js';
 
@@ -53,7 +53,7 @@ export function waitTurn(opts: WaitTurnOptions): Promise<boolean> {
         if (!(err instanceof LockdError && err.retryable)) finish(() => reject(err));
         return;
       }
-      if (!turn.present) session.lose('its row expired in the database (this process was paused or starved for longer than the TTL)');
+      if (!turn.present) session.lose('its row expired in the database (this process was paused or starved for longer than the TTL)', true);
       else if (turn.holder) finish(() => resolve(true));
       else wakeAt = turn.wakeAt;
     };

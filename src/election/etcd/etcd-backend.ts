@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BackendConfig } from '../../config/types.js';
-import type { Backend, BackendCommonOptions, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease } from '../backend.js';
+import { noSessionWatch, type Backend, type BackendCommonOptions, type BackendHealth, type CandidateInfo, type ElectionView, type KeyValue, type Lease, type SessionWatch } from '../backend.js';
 import { BackendUnavailableError, LeadershipLostError, LockdError, UsageError } from '../../errors.js';
 import { EtcdData } from './etcd-data.js';
 import { etcdLayout, leaseKey, parseCandidate, type EtcdLayout } from './etcd-keys.js';
@@ -34,7 +34,7 @@ export async function createEtcdBackend(config: EtcdConfig, common: BackendCommo
     rpc.close();
     throw err;
   }
-  return new EtcdBackend(rpc, layout, common.ttlMs, log);
+  return new EtcdBackend(rpc, layout, common.ttlMs, log, common.sessionWatch ?? noSessionWatch);
 }
 
 /** The `Backend` over etcd; see `createEtcdBackend`. */
@@ -57,6 +57,7 @@ export class EtcdBackend implements Backend {
     private readonly layout: EtcdLayout,
     ttlMs: number,
     private readonly log: Logger,
+    private readonly watch: SessionWatch,
   ) {
     this.ttlMs = ttlMs;
     this.queue = new EtcdQueue(rpc, log);
@@ -187,7 +188,7 @@ export class EtcdBackend implements Backend {
         entry = await this.queue.enqueue(prefix, session, value);
       } catch (err) {
         if (err instanceof LeadershipLostError) {
-          session.lose('etcd does not know the lease');
+          session.lose('etcd does not know the lease', true);
           continue;
         }
         if (err instanceof BackendUnavailableError) {
@@ -228,7 +229,7 @@ export class EtcdBackend implements Backend {
   /** The live session, or a new one (granted once however many callers wait for it). */
   private async currentSession(): Promise<EtcdSession> {
     if (this.session && !this.session.signal.aborted) return this.session;
-    this.opening ??= EtcdSession.open(this.rpc, this.ttlMs, this.log)
+    this.opening ??= EtcdSession.open(this.rpc, this.ttlMs, this.log, this.watch)
       .then((session) => {
         this.session = session;
         this.lostReason = undefined;

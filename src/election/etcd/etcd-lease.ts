@@ -36,6 +36,10 @@ export class EtcdLease implements Lease {
     return this.controller.signal;
   }
 
+  get sessionId(): string {
+    return this.session.hexId;
+  }
+
   isValid(): boolean {
     return !this.controller.signal.aborted && this.session.isValid();
   }

@@ -139,7 +139,7 @@ export class EtcdRpc {
 export function toLockdError(err: unknown, what: string): LockdError {
   if (err instanceof LockdError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof EtcdLeaseInvalidError) return new LeadershipLostError(`etcd ${what}: lease not found`, err);
+  if (err instanceof EtcdLeaseInvalidError) return new LeadershipLostError(`etcd ${what}: lease not found`, { cause: err });
   if (
     err instanceof EtcdAuthenticationFailedError ||
     err instanceof EtcdPermissionDeniedError ||

@@ -38,6 +38,8 @@ export class ZkClient {
   lastAckSentAt: number;
   /** Default deadline of a call, derived from the negotiated session timeout. */
   callTimeoutMs: number;
+  /** Called whenever `lastAckSentAt` moves forward. */
+  onAck: (() => void) | undefined;
   private readonly listeners = new Set<(event: ZkConnectionEvent) => void>();
   private readonly acl: ACL[];
   private readonly sharedPaths: ReadonlySet<string>;
@@ -259,7 +261,10 @@ export class ZkClient {
       // Reads are answered by whichever server we talk to, even a follower cut off from the
       // quorum (for up to syncLimit ticks): only requests the ensemble leader answers prove the
       // session is alive there.
-      if (QUORUM_OPS.has(op)) this.lastAckSentAt = Math.max(this.lastAckSentAt, sentAt);
+      if (QUORUM_OPS.has(op) && sentAt > this.lastAckSentAt) {
+        this.lastAckSentAt = sentAt;
+        this.onAck?.();
+      }
     });
   }
 }

@@ -26,6 +26,10 @@ export class ZkLease implements Lease {
     this.unown = session.own({ path, lost: (reason) => this.abort(reason) });
   }
 
+  get sessionId(): string {
+    return this.session.id;
+  }
+
   isValid(): boolean {
     return !this.signal.aborted && this.session.canAct();
   }

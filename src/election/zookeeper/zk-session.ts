@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
 import { BackendUnavailableError, LeadershipLostError } from '../../errors.js';
+import type { SessionWatch } from '../backend.js';
+import { fencingWindow, renewalIntervalMs } from '../fencing-window.js';
 import type { ZkClient } from './zk-client.js';
 import type { ZkConnectionEvent } from './zk-types.js';
 
@@ -24,9 +26,12 @@ export type DiscardTarget = { path: string } | { dir: string; prefix: string };
 /**
  * Liveness of one ZooKeeper session, judged on the monotonic clock rather than on the client
  * library's events (which stay "connected" for tens of seconds after a server froze): a heartbeat
- * every quarter of the session timeout, SUSPENDED when one goes unanswered for as long, LOST once
- * `deadline()` passes. The deadline is the send time of the last answered request plus the
- * session timeout minus a margin: the server cannot expire the session before that.
+ * every `renewalIntervalMs` (a fifth of the session timeout), SUSPENDED when one goes unanswered
+ * for as long, LOST once the vouched time (src/election/fencing-window.ts) passes, counted from the
+ * send time of the last request the ensemble leader answered: the server cannot expire the session
+ * before that send time plus the session timeout. Every such answer moves the `SessionWatch`'s
+ * kill deadline; the client is closed (so the server deletes the session's ephemeral nodes) only
+ * after the watch reports every run under the session dead.
  */
 export class ZkSession {
   state: SessionState = 'connected';
@@ -35,6 +40,7 @@ export class ZkSession {
   /** The negotiated session timeout. */
   readonly timeoutMs: number;
   private readonly marginMs: number;
+  private readonly lossGraceMs: number;
   private readonly heartbeatMs: number;
   private readonly owned = new Set<OwnedNode>();
   private readonly pendingDiscards = new Map<string, DiscardTarget>();
@@ -45,28 +51,38 @@ export class ZkSession {
   // Bumped on every suspension, so a re-check that raced with a new one does not resume.
   private suspensions = 0;
   private rechecking = false;
+  private ended: Promise<void> | undefined;
 
   constructor(
     readonly client: ZkClient,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly heartbeatPath: string,
+    private readonly watch: SessionWatch,
   ) {
     this.timeoutMs = client.negotiatedTimeoutMs;
-    this.marginMs = Math.max(100, Math.round(this.timeoutMs / 5));
-    this.heartbeatMs = Math.max(50, Math.round(this.timeoutMs / 4));
+    ({ marginMs: this.marginMs, lossGraceMs: this.lossGraceMs } = fencingWindow('zookeeper', this.timeoutMs));
+    this.heartbeatMs = Math.max(50, Math.round(renewalIntervalMs('zookeeper', this.timeoutMs)));
     client.onConnection((event) => this.onConnection(event));
+    client.onAck = () => this.watch.renewed(this.id, this.deadline());
+    this.watch.renewed(this.id, this.deadline());
     this.scheduleHeartbeat();
     this.armDeadline();
   }
 
-  /** Monotonic time after which the server may have expired the session. */
+  /** The session id in hex, as the `SessionWatch` knows it. */
+  get id(): string {
+    return this.client.sessionId.toString(16);
+  }
+
+  /** `killBy`: monotonic time by which every process run under the session must be dead. */
   deadline(): number {
     return this.client.lastAckSentAt + this.timeoutMs - this.marginMs;
   }
 
+  /** ms until the session stops vouching. */
   remainingMs(): number {
-    return this.deadline() - this.clock.monotonic();
+    return this.deadline() - this.lossGraceMs - this.clock.monotonic();
   }
 
   /** Synchronous: connected and before the deadline. */
@@ -132,28 +148,33 @@ export class ZkSession {
     await this.tryDiscard(key, target);
   }
 
-  /** Aborts every owned lease and closes the client. Idempotent. */
-  lose(reason: string, graceful = false): void {
-    if (this.state === 'lost') return;
+  /**
+   * Aborts every owned lease, then closes the client once the `SessionWatch` reports every run
+   * under the session dead. `killBy`: the session's kill deadline when it stopped vouching in time;
+   * now when the server expired it or it is being closed. Resolves once closed. Idempotent.
+   */
+  lose(reason: string, opts: { graceful?: boolean; killBy?: number } = {}): Promise<void> {
+    if (this.ended !== undefined) return this.ended;
     this.state = 'lost';
     this.reason = reason;
     this.cancelHeartbeat();
     this.cancelDeadline();
     this.pendingDiscards.clear();
-    const error = new LeadershipLostError(`zookeeper session lost: ${reason}`);
+    const killBy = opts.killBy ?? this.clock.monotonic();
+    const error = new LeadershipLostError(`zookeeper session lost: ${reason}`, { killBy });
     const nodes = [...this.owned];
     this.owned.clear();
     for (const node of nodes) node.lost(error);
-    if (graceful) this.logger.debug({ sessionId: this.client.sessionId.toString(16) }, 'zookeeper session closed');
-    else this.logger.warn({ sessionId: this.client.sessionId.toString(16), reason }, 'zookeeper session lost');
+    if (opts.graceful === true) this.logger.debug({ sessionId: this.id }, 'zookeeper session closed');
+    else this.logger.warn({ sessionId: this.id, reason }, 'zookeeper session lost');
     this.emit();
-    void this.client.close();
+    this.ended = this.watch.lost(this.id, killBy).then(() => this.client.close());
+    return this.ended;
   }
 
   /** Ends the session gracefully: leases are aborted, ephemeral nodes vanish at the server. */
   async close(): Promise<void> {
-    this.lose('closed', true);
-    await this.client.close();
+    await this.lose('closed', { graceful: true });
   }
 
   // A method, so TypeScript does not narrow `state` across awaits.
@@ -164,7 +185,7 @@ export class ZkSession {
   private onConnection(event: ZkConnectionEvent): void {
     if (event === 'disconnected') this.suspend('disconnected from zookeeper');
     else if (event === 'connected') void this.recheck();
-    else this.lose(event === 'expired' ? 'the server expired the session' : 'authentication failed');
+    else void this.lose(event === 'expired' ? 'the server expired the session' : 'authentication failed');
   }
 
   private suspend(reason: string): void {
@@ -232,7 +253,7 @@ export class ZkSession {
     this.cancelDeadline = this.clock.setTimer(this.remainingMs(), () => {
       if (this.state === 'lost') return;
       if (this.remainingMs() > 0) return this.armDeadline();
-      this.lose(`no reply from zookeeper for ${this.timeoutMs - this.marginMs}ms`);
+      void this.lose(`no reply from the zookeeper ensemble leader for ${this.timeoutMs - this.marginMs - this.lossGraceMs}ms`, { killBy: this.deadline() });
     });
   }
 

@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type {
-  Backend,
-  BackendCommonOptions,
-  BackendHealth,
-  CandidateInfo,
-  ElectionView,
-  KeyValue,
-  Lease,
+import {
+  noSessionWatch,
+  type Backend,
+  type BackendCommonOptions,
+  type BackendHealth,
+  type CandidateInfo,
+  type ElectionView,
+  type KeyValue,
+  type Lease,
 } from '../backend.js';
 import { systemClock, type Clock } from '../../clock.js';
 import type { BackendConfig } from '../../config/types.js';
@@ -192,7 +193,7 @@ class ZooKeeperBackend implements Backend {
       clock: this.clock,
       connectTimeoutMs: requestedMs + 1000,
     });
-    const session = new ZkSession(client, this.clock, this.logger, this.layout.base);
+    const session = new ZkSession(client, this.clock, this.logger, this.layout.base, this.common.sessionWatch ?? noSessionWatch);
     if (this.closing) {
       await session.close();
       throw new UsageError('the zookeeper backend is closed');

@@ -1,15 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BackendStorageError } from '../../errors.js';
 
-/**
- * Milliseconds on CLOCK_MONOTONIC. libuv reads it with clock_gettime(CLOCK_MONOTONIC), which on
- * Linux is one clock for the whole machine, so expiry times written by one process mean the same
- * instant to every other process on the host, and a wall-clock step moves none of them. Never fails.
- */
-export function monotonicMs(): number {
-  return Number(process.hrtime.bigint() / 1000n) / 1000;
-}
-
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 
 /**

@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+import { processStartTime } from '../runner/process-group.js';
+import { encodeMessage, type WatchdogMessage } from './watchdog-protocol.js';
+
+/** How long `close()` waits for the watchdog to finish its kills and exit. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * lockd's side of the watchdog process (src/fencing/watchdog-main.ts): starts it, tells it each
+ * session's kill deadline and each run's process group, and starts it again (replaying what it
+ * must know) should it ever die. Writes go to a pipe the watchdog reads at once; they never block
+ * the event loop. The watchdog's reports are logged at warn.
+ */
+export class Watchdog {
+  private child: ChildProcess | undefined;
+  private closing = false;
+  private readonly deadlines = new Map<string, number>();
+  private readonly groups = new Map<number, Extract<WatchdogMessage, { kind: 'watch' }>>();
+
+  private constructor(private readonly logger: Logger) {
+    this.spawn();
+  }
+
+  /** Starts the watchdog process. Never throws: a watchdog that fails to start is logged and retried on exit. */
+  static start(logger: Logger): Watchdog {
+    return new Watchdog(logger.child({ component: 'watchdog' }));
+  }
+
+  /** The process id of the watchdog (for tests). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  deadline(session: string, killBy: number): void {
+    this.deadlines.set(session, killBy);
+    this.send({ kind: 'deadline', session, killBy });
+  }
+
+  /** Registers the group of a run just spawned; SIGTERM `graceMs` before the session's kill deadline. */
+  watch(session: string, pgid: number, graceMs: number): void {
+    const message = { kind: 'watch' as const, session, pgid, startTime: processStartTime(pgid), graceMs };
+    this.groups.set(pgid, message);
+    this.send(message);
+  }
+
+  forget(pgid: number): void {
+    this.groups.delete(pgid);
+    this.send({ kind: 'forget', pgid });
+  }
+
+  /** The session was given up: nothing runs under it any more. */
+  end(session: string): void {
+    this.deadlines.delete(session);
+    for (const [pgid, group] of this.groups) if (group.session === session) this.groups.delete(pgid);
+    this.send({ kind: 'end', session });
+  }
+
+  /**
+   * Closes the pipe: the watchdog kills whatever is still registered (SIGTERM, SIGKILL after its
+   * grace) and exits. Resolves when it has exited, or after 10 s. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+    });
+    child.stdin?.end();
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private send(message: WatchdogMessage): void {
+    const stdin = this.child?.stdin;
+    if (stdin === undefined || stdin === null || stdin.destroyed) return;
+    stdin.write(encodeMessage(message));
+  }
+
+  private spawn(): void {
+    const { file, execArgv } = watchdogEntry();
+    // Its own process group: a Ctrl-C meant for lockd does not reach it, and it outlives lockd.
+    const child = spawn(process.execPath, [...execArgv, file], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = child;
+    child.stdin.on('error', (err) => this.logger.debug({ err: err.message }, 'watchdog pipe error'));
+    createInterface({ input: child.stdout }).on('line', (line) => this.logger.warn({ report: safeJson(line) }, 'watchdog acted'));
+    child.once('error', (err) => this.logger.error({ err: err.message }, 'watchdog process failed to start'));
+    child.once('exit', (code, signal) => {
+      if (this.closing) return;
+      this.logger.error({ code, signal }, 'watchdog process exited; starting it again');
+      this.spawn();
+    });
+    for (const [session, killBy] of this.deadlines) this.send({ kind: 'deadline', session, killBy });
+    for (const group of this.groups.values()) this.send(group);
+    // lockd's exit never waits for the watchdog; it finishes alone.
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+}
+
+/** The compiled watchdog next to this file, or the TypeScript source under tsx (unit tests). */
+function watchdogEntry(): { file: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const typescript = here.endsWith('.ts');
+  return { file: here.replace(/watchdog\.(ts|js)$/, 'watchdog-main.$1'), execArgv: typescript ? ['--import', 'tsx'] : [] };
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return line;
+  }
+}
