@@ -72,7 +72,7 @@ export class Daemon {
    * `BackendStorageError`, `BackendUnavailableError`) when the backend cannot be opened.
    */
   static async start(config: LockdConfig, logger: Logger): Promise<Daemon> {
-    const watchdog = Watchdog.start(logger);
+    const watchdog = await Watchdog.start(logger);
     const fence = new RunFence(watchdog, fencingWindow(config.backend.type, config.leader.ttlMs).lossGraceMs, logger.child({ component: 'fence' }));
     let backend: Backend;
     try {

@@ -44,7 +44,7 @@ export function registerLock(program: Command): void {
       const ttlMs = opts.ttl === undefined ? config.leader.ttlMs : parseDuration(opts.ttl);
       if (ttlMs < MIN_TTL_MS) throw new CliExit(ExitCode.usage, `--ttl must be at least 2s (got ${opts.ttl})`);
       const logger = cliLogger();
-      const watchdog = Watchdog.start(logger);
+      const watchdog = await Watchdog.start(logger);
       const fence = new RunFence(watchdog, fencingWindow(config.backend.type, ttlMs).lossGraceMs, logger);
       let code: number;
       try {

@@ -131,6 +131,18 @@ function tick(): void {
 // lockd decides when this process ends (by closing the pipe), not a signal meant for lockd.
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
 process.title = 'lockd-watchdog';
+tell({ event: 'ready' });
+
+let tickQueued = false;
+/** Once per batch of lines: the newest deadline of a burst counts, not the first. */
+function queueTick(): void {
+  if (tickQueued) return;
+  tickQueued = true;
+  setImmediate(() => {
+    tickQueued = false;
+    tick();
+  });
+}
 
 createInterface({ input: process.stdin })
   .on('line', (line) => {
@@ -140,7 +152,7 @@ createInterface({ input: process.stdin })
       return;
     }
     apply(message);
-    tick();
+    queueTick();
   })
   .on('close', () => {
     orphanedAt = monotonicMs();

@@ -2,11 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { LockdError } from '../errors.js';
 import { processStartTime } from '../runner/process-group.js';
 import { encodeMessage, type WatchdogMessage } from './watchdog-protocol.js';
 
 /** How long `close()` waits for the watchdog to finish its kills and exit. */
 const CLOSE_TIMEOUT_MS = 10_000;
+/** How long the watchdog may take to start. */
+const START_TIMEOUT_MS = 10_000;
 
 /**
  * lockd's side of the watchdog process (src/fencing/watchdog-main.ts): starts it, tells it each
@@ -20,13 +23,20 @@ export class Watchdog {
   private readonly deadlines = new Map<string, number>();
   private readonly groups = new Map<number, Extract<WatchdogMessage, { kind: 'watch' }>>();
 
+  private ready: Promise<void> = Promise.resolve();
+
   private constructor(private readonly logger: Logger) {
     this.spawn();
   }
 
-  /** Starts the watchdog process. Never throws: a watchdog that fails to start is logged and retried on exit. */
-  static start(logger: Logger): Watchdog {
-    return new Watchdog(logger.child({ component: 'watchdog' }));
+  /**
+   * Starts the watchdog process and resolves once it reads its pipe, so nothing is started before
+   * the switch is armed. Throws `LockdError` (`WATCHDOG`) when it does not come up within 10 s.
+   */
+  static async start(logger: Logger): Promise<Watchdog> {
+    const watchdog = new Watchdog(logger.child({ component: 'watchdog' }));
+    await watchdog.ready;
+    return watchdog;
   }
 
   /** The process id of the watchdog (for tests). */
@@ -88,8 +98,25 @@ export class Watchdog {
     const child = spawn(process.execPath, [...execArgv, file], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     child.stdin.on('error', (err) => this.logger.debug({ err: err.message }, 'watchdog pipe error'));
-    createInterface({ input: child.stdout }).on('line', (line) => this.logger.warn({ report: safeJson(line) }, 'watchdog acted'));
-    child.once('error', (err) => this.logger.error({ err: err.message }, 'watchdog process failed to start'));
+    let ready: () => void = () => undefined;
+    this.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new LockdError('WATCHDOG', `the watchdog process did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new LockdError('WATCHDOG', `the watchdog process failed to start: ${err.message}`));
+      });
+    });
+    // A respawn nobody awaits must not reject unobserved; its failure is logged on exit instead.
+    this.ready.catch(() => undefined);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const report = safeJson(line);
+      if ((report as { event?: unknown }).event === 'ready') ready();
+      else this.logger.warn({ report }, 'watchdog acted');
+    });
     child.once('exit', (code, signal) => {
       if (this.closing) return;
       this.logger.error({ code, signal }, 'watchdog process exited; starting it again');

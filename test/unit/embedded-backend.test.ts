@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import type { Backend, CandidateInfo } from '../../src/election/backend.js';
+import type { Backend, CandidateInfo, SessionWatch } from '../../src/election/backend.js';
+import { waitForAbort } from '../../src/abort.js';
 import { createEmbeddedBackend, type EmbeddedTuning } from '../../src/election/embedded/embedded-backend.js';
 import { monotonicMs } from '../../src/clock.js';
 import { readBootId } from '../../src/election/embedded/boot-id.js';
@@ -66,14 +67,22 @@ describe('embedded backend (in one process, real SQLite files)', () => {
   });
 
   /** A fresh database file per test; `open` opens backends on it. */
-  function database(): { file: string; open: (opts?: { cluster?: string; logger?: pino.Logger; ttlMs?: number; tuning?: EmbeddedTuning }) => Promise<Backend> } {
+  function database(): {
+    file: string;
+    open: (opts?: { cluster?: string; logger?: pino.Logger; ttlMs?: number; tuning?: EmbeddedTuning; sessionWatch?: SessionWatch }) => Promise<Backend>;
+  } {
     const file = join(dir, `unit-${++n}.db`);
     return {
       file,
       open: async (opts = {}) => {
         const backend = await createEmbeddedBackend(
           { type: 'embedded', path: file },
-          { cluster: opts.cluster ?? 'unit', ttlMs: opts.ttlMs ?? TTL_MS, logger: opts.logger ?? pino({ level: 'silent' }) },
+          {
+            cluster: opts.cluster ?? 'unit',
+            ttlMs: opts.ttlMs ?? TTL_MS,
+            logger: opts.logger ?? pino({ level: 'silent' }),
+            ...(opts.sessionWatch === undefined ? {} : { sessionWatch: opts.sessionWatch }),
+          },
           opts.tuning,
         );
         opened.push(backend);
@@ -214,6 +223,37 @@ describe('embedded backend (in one process, real SQLite files)', () => {
     assert.ok(taken.token > lease.token);
     assert.equal(await a.tryAcquire('job'), null, 'the paused backend must not get the lock back');
     assert.equal(await b.guardedPut(taken, 'runs/job/1', 'fresh'), true);
+  });
+
+  it('a session that stopped vouching keeps its rows until the SessionWatch reports its runs gone, then frees them before their expiry', async () => {
+    const { open } = database();
+    const watched: string[] = [];
+    let runsGone: () => void = () => undefined;
+    const sessionWatch: SessionWatch = {
+      renewed: (id, killBy) => void watched.push(`renewed ${id} ${Math.round(killBy - monotonicMs())}`),
+      lost: (id) => {
+        watched.push(`lost ${id}`);
+        return new Promise((resolve) => (runsGone = resolve));
+      },
+    };
+    const a = await open({ ttlMs: 2000, sessionWatch });
+    const b = await open({ ttlMs: 2000 });
+    const lease = await a.acquire('job');
+    assert.match(watched[0]!, new RegExp(`^renewed ${lease.sessionId} 1[56]\\d\\d$`), 'the kill deadline is TTL − margin after the renewal');
+    // Starve the event loop past the vouched time (TTL − margin − loss grace = 1.2 s) but not past the row's expiry (2 s).
+    const until = monotonicMs() + 1300;
+    while (monotonicMs() < until);
+    await waitForAbort(lease.signal);
+    const reason = lease.signal.reason as LeadershipLostError;
+    assert.ok(reason.killBy !== undefined && reason.killBy > monotonicMs(), 'the kill deadline is still ahead: runs get a grace');
+    assert.deepEqual(watched.at(-1), `lost ${lease.sessionId}`);
+    assert.equal(await b.tryAcquire('job'), null, 'the row stays while runs of the session may be alive');
+    runsGone();
+    await waitFor('the row to be deleted', async () => {
+      const taken = await b.tryAcquire('job');
+      await taken?.release();
+      return taken !== null;
+    }, 500, 10);
   });
 
   it('heartbeats keep a lease for many TTLs; a wall-clock step changes nothing', async (t) => {

@@ -6,7 +6,9 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { JobConfig } from '../../src/config/types.js';
 import { runAttempt } from '../../src/runner/run-attempt.js';
-import type { AttemptResult } from '../../src/runner/types.js';
+import type { AttemptResult, GroupRegistry } from '../../src/runner/types.js';
+import { monotonicMs } from '../../src/clock.js';
+import { LeadershipLostError } from '../../src/errors.js';
 
 interface LogEntry {
   level: number;
@@ -67,7 +69,7 @@ function job(over: Partial<JobConfig>): JobConfig {
   };
 }
 
-function start(over: Partial<JobConfig>, opts: { signal?: AbortSignal; lockdEnv?: Record<string, string> } = {}) {
+function start(over: Partial<JobConfig>, opts: { signal?: AbortSignal; lockdEnv?: Record<string, string>; groups?: GroupRegistry } = {}) {
   const sink = new LogSink();
   const started: { pid: number; at: number }[] = [];
   const result: Promise<AttemptResult> = runAttempt({
@@ -77,6 +79,7 @@ function start(over: Partial<JobConfig>, opts: { signal?: AbortSignal; lockdEnv?
     signal: opts.signal ?? new AbortController().signal,
     logger: pino({ level: 'debug' }, sink),
     onStarted: (pid, at) => started.push({ pid, at }),
+    ...(opts.groups === undefined ? {} : { groups: opts.groups }),
   });
   return { result, sink, started };
 }
@@ -257,6 +260,39 @@ describe('runAttempt: timeout, abort and the process group', () => {
     assert.equal(r.error, 'leadership lost');
     assert.equal(r.signal, 'SIGTERM');
     assert.equal(isRunning(grandchild), false);
+  });
+
+  test('lease loss: SIGKILL lands by the loss\'s kill deadline, not after kill_grace; the group is reported until gone', async () => {
+    const controller = new AbortController();
+    const groups: string[] = [];
+    const { result, sink } = start(
+      { run: "trap 'echo got-term' TERM; echo ready; while :; do sleep 0.05; done", killGraceMs: 5000 },
+      { signal: controller.signal, groups: { add: (pgid, grace) => groups.push(`add ${pgid} ${grace}`), remove: (pgid) => groups.push(`remove ${pgid}`) } },
+    );
+    await sink.waitFor((e) => e.msg === 'ready');
+    const killBy = monotonicMs() + 300;
+    controller.abort(new LeadershipLostError('etcd session lost', { killBy }));
+    const r = await result;
+    const ended = monotonicMs();
+    assert.equal(r.outcome, 'killed');
+    assert.equal(r.signal, 'SIGKILL');
+    assert.ok(sink.entries.some((e) => e.msg === 'got-term'), 'SIGTERM came first');
+    assert.ok(ended >= killBy - 5, `SIGKILL ${(killBy - ended).toFixed(0)} ms before the kill deadline`);
+    assert.ok(ended - killBy < 150, `the group was still alive ${(ended - killBy).toFixed(0)} ms after its kill deadline`);
+    assert.equal(groups.length, 2);
+    assert.match(groups[0]!, /^add \d+ 5000$/);
+    assert.equal(groups[1], groups[0]!.replace(/^add (\d+) 5000$/, 'remove $1'));
+  });
+
+  test('a loss the backend reported (no kill deadline): SIGKILL at once', async () => {
+    const controller = new AbortController();
+    const { result, sink } = start({ run: "trap '' TERM; echo ready; while :; do sleep 0.05; done", killGraceMs: 5000 }, { signal: controller.signal });
+    await sink.waitFor((e) => e.msg === 'ready');
+    const abortedAt = monotonicMs();
+    controller.abort(new LeadershipLostError('lease not found'));
+    const r = await result;
+    assert.equal(r.signal, 'SIGKILL');
+    assert.ok(monotonicMs() - abortedAt < 150, `took ${(monotonicMs() - abortedAt).toFixed(0)} ms`);
   });
 
   test('abort while the spawn is in flight still kills the child', async () => {
