@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { flushLogs } from '../observe/logger.js';
 import { CliExit, ExitCode } from './common.js';
 import { registerRun } from './run-command.js';
 import { registerStatus } from './status-command.js';
@@ -21,8 +22,17 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Entry point of bin/lockd. Sets `process.exitCode`; prints errors without stack traces. */
+/**
+ * Entry point of bin/lockd. Sets `process.exitCode`; prints errors without stack traces. Log lines
+ * still pending for stdout get up to EXIT_FLUSH_MS; if the reader has stalled, the process exits
+ * without them rather than wait for it.
+ */
 export async function main(argv: string[]): Promise<void> {
+  await runProgram(argv);
+  if (!(await flushLogs())) process.exit();
+}
+
+async function runProgram(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Daemon } from '../daemon.js';
-import { createLogger } from '../observe/logger.js';
+import { createLogger, flushLogs } from '../observe/logger.js';
 import { asCliExit, loadConfigForCli } from './common.js';
 
 /**
@@ -32,7 +32,8 @@ export function registerRun(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGHUP', () => void daemon.reload());
       await daemon.done();
-      logger.flush();
+      // Bounded (EXIT_FLUSH_MS): a stalled stdout reader costs the last lines, not a hung exit.
+      await flushLogs();
       process.exit(0);
     });
 }

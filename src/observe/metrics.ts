@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BackendHealth } from '../election/backend.js';
 import type { SchedulerEvents } from '../scheduler/scheduler.js';
+import { droppedLogLines } from './logger.js';
 
 /**
  * lockd's Prometheus metrics (DESIGN §9), on a registry of their own so tests and several daemons
@@ -72,6 +73,18 @@ export class LockdMetrics {
     help: 'Seconds until the session self-fences unless renewed',
     registers: [this.registry],
     collect: (): void => this.leaseRemaining.set(Math.max(0, (this.health().sessionRemainingMs ?? 0) / 1000)),
+  });
+  /** Process-wide: what the stdout logger (`createLogger` without a destination) has dropped. */
+  private logLinesCounted = 0;
+  readonly logLinesDropped: Counter = new Counter({
+    name: 'lockd_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was not read fast enough (or its reader was gone)',
+    registers: [this.registry],
+    collect: (): void => {
+      const dropped = droppedLogLines();
+      if (dropped > this.logLinesCounted) this.logLinesDropped.inc(dropped - this.logLinesCounted);
+      this.logLinesCounted = dropped;
+    },
   });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
