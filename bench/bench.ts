@@ -6,6 +6,8 @@ import { startZooKeeper } from '../test/helpers/zookeeper-server.js';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { lockLatency, rawEtcd, rawSqlite, rawZooKeeper, type LatencyRow } from './lock-latency.js';
 import { failover, startDelay, type FailoverRow } from './failover.js';
+import { killMargin, type KillMarginRow, type KillMarginTarget } from './kill-margin.js';
+import { holdsSqliteWriteLock } from '../test/helpers/freeze.js';
 import { markdownTable, ms, percentile } from './stats.js';
 
 /**
@@ -32,6 +34,25 @@ try {
   const failovers: FailoverRow[] = [];
   for (const target of targets) failovers.push(await failover(target, TTL_S, TRIALS));
   const delay = await startDelay(targets[0]!, 20);
+  const hostPort = (text: string): { host: string; port: number } => {
+    const [host, port] = text.replace('http://', '').split(':');
+    return { host: host!, port: Number(port) };
+  };
+  const killTargets: KillMarginTarget[] = [
+    {
+      name: 'embedded',
+      backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
+      blocksOthersWhileFrozen: (pid, dir) => holdsSqliteWriteLock(pid, path.join(dir, 'lockd.db')),
+    },
+    { name: 'etcd', servers: () => [hostPort(etcd.endpoint)], backendYaml: (_dir, eps) => `  type: etcd\n  endpoints: [${eps.map((e) => `http://${e}`).join(', ')}]` },
+    { name: 'zookeeper', servers: () => [hostPort(zk.connect)], backendYaml: (_dir, eps) => `  type: zookeeper\n  connect: ${eps.join(',')}` },
+  ];
+  const margins: KillMarginRow[] = [];
+  for (const target of killTargets) {
+    for (const fault of ['sigkill', 'sigstop', ...(target.servers ? (['blackhole'] as const) : [])] as const) {
+      margins.push(await killMargin(target, fault, TTL_S, TRIALS));
+    }
+  }
 
   const report = [
     `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,
@@ -55,6 +76,17 @@ try {
         ms(percentile(r.handoff, 50)),
         ms(Math.max(...r.handoff)),
       ]),
+    ),
+    '',
+    `## Kill margin (ms, ${TRIALS} trials each, TTL ${TTL_S} s, a job that ignores SIGTERM, kill_grace 5 s)`,
+    '',
+    'Margin: the old job\'s death → another replica leads (positive = the old job was gone first; includes the',
+    'follower\'s detection latency). Fence → kill: the leader\'s self-fencing (its loss logged; for SIGKILL and SIGSTOP',
+    'of lockd, the fault) → the old job dead.',
+    '',
+    markdownTable(
+      ['backend', 'fault', 'margin p50', 'margin min', 'fence → kill p50', 'fence → kill max'],
+      margins.map((r) => [r.backend, r.fault, ms(percentile(r.margin, 50)), ms(Math.min(...r.margin)), ms(percentile(r.fenceToKill, 50)), ms(Math.max(...r.fenceToKill))]),
     ),
     '',
     '## Job start delay (ms; slot → job shell running, vs bare spawn → shell running)',

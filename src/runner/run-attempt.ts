@@ -44,13 +44,21 @@ export const runAttempt: JobRunner = async (request) => {
   } catch (err) {
     return notStarted('spawn_error', describeSpawnError(err, file, job.cwd));
   }
+  // Registered in the same synchronous stretch as the fork, before this process can yield: a
+  // lockd frozen or killed from here on leaves the group to the watchdog. (Only the microseconds
+  // between the fork and this pipe write are not covered.)
+  const spawnedPid = subprocess.pid;
+  if (spawnedPid !== undefined) request.groups?.add(spawnedPid, job.killGraceMs);
   const exited = new Promise<Exit>((resolve) => subprocess.once('exit', (code, sig) => resolve({ code, signal: sig })));
   const spawnFailure = await new Promise<unknown>((resolve) => {
     subprocess.once('spawn', () => resolve(undefined));
     // Settles first only when the child never spawned: it waits for an exit otherwise.
     void subprocess.then((result) => resolve(result.cause ?? result.message));
   });
-  if (spawnFailure !== undefined) return notStarted('spawn_error', describeSpawnError(spawnFailure, file, job.cwd));
+  if (spawnFailure !== undefined) {
+    if (spawnedPid !== undefined) request.groups?.remove(spawnedPid);
+    return notStarted('spawn_error', describeSpawnError(spawnFailure, file, job.cwd));
+  }
 
   const pid = subprocess.pid!;
   const startedAt = Date.now();
@@ -69,7 +77,6 @@ export const runAttempt: JobRunner = async (request) => {
 
   let stopping: { outcome: 'timeout' | 'killed'; error: string } | undefined;
   let killing: Promise<number[]> | undefined;
-  request.groups?.add(pid, job.killGraceMs);
   const stop = (outcome: 'timeout' | 'killed', error: string, graceMs: number): void => {
     if (stopping !== undefined) return;
     stopping = { outcome, error };

@@ -55,3 +55,74 @@ export function assertLedgerInvariants(entries: LedgerEntry[]): void {
 function format(e: LedgerEntry): string {
   return `${new Date(e.slot).toISOString()} ${e.token} ${e.node}`;
 }
+
+/**
+ * One run of a job that ignores SIGTERM, as its ledger shows it: the slot, token and node it
+ * started with, when it started and when it last said it was alive (wall clock, ns since epoch).
+ */
+export interface StubbornRun extends LedgerEntry {
+  startNs: bigint;
+  lastAliveNs: bigint;
+  /** The job's shell: the leader of its process group. */
+  pid: number;
+}
+
+/**
+ * The shell line of a job that traps (ignores) SIGTERM, as a job that flushes and cleans up for
+ * long would, and writes an `alive` line with its token every 100 ms; so only SIGKILL ends it. It
+ * gives up by itself after `maxSeconds` (default 60), so a test that fails leaves nothing running
+ * for long.
+ */
+export function stubbornJobCommand(file: string, opts: { maxSeconds?: number; noisy?: boolean } = {}): string {
+  const now = '$(date +%s%N)';
+  const maxSeconds = opts.maxSeconds ?? 60;
+  // `noisy`: five 1000-character lines to stdout every 100 ms, which lockd logs line by line.
+  const noise = opts.noisy === true ? " printf '%01000d\\n' 0 0 0 0 0;" : '';
+  return [
+    `echo "start $LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE ${now} $$" >> '${file}'`,
+    "trap '' TERM",
+    'i=0',
+    `while [ $i -lt ${maxSeconds * 10} ]; do${noise} echo "alive $LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE ${now}" >> '${file}'; sleep 0.1; i=$((i+1)); done`,
+  ].join('; ');
+}
+
+/** Every run in a stubborn job's ledger, in order of start. */
+export function readStubbornRuns(file: string): StubbornRun[] {
+  if (!existsSync(file)) return [];
+  const runs = new Map<string, StubbornRun>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [kind, at, token, node, ns, pid] = line.trim().split(/\s+/);
+    if ((kind !== 'start' && kind !== 'alive') || ns === undefined || !/^\d+$/.test(ns)) continue;
+    const key = `${at} ${token}`;
+    const run = runs.get(key);
+    if (run === undefined) {
+      runs.set(key, { slot: Date.parse(at ?? ''), token: BigInt(token ?? '-1'), node: node ?? '', startNs: BigInt(ns), lastAliveNs: BigInt(ns), pid: Number(pid ?? 0) });
+    } else if (BigInt(ns) > run.lastAliveNs) {
+      run.lastAliveNs = BigInt(ns);
+    }
+  }
+  return [...runs.values()].sort((a, b) => (a.startNs < b.startNs ? -1 : 1));
+}
+
+/**
+ * The kill rule of DESIGN §1.4 as the ledger shows it: no process of a run is alive when another
+ * run of the job starts (the job does not allow overlap), plus the ledger promise: no slot twice,
+ * tokens strictly increasing in slot order.
+ */
+export function assertRunsNeverOverlap(runs: StubbornRun[]): void {
+  assertLedgerInvariants(runs);
+  for (let i = 1; i < runs.length; i++) {
+    const next = runs[i]!;
+    for (const earlier of runs.slice(0, i)) {
+      const overlapMs = Number(earlier.lastAliveNs - next.startNs) / 1e6;
+      assert.ok(
+        overlapMs < 0,
+        `run ${earlier.token} on ${earlier.node} was still alive ${overlapMs.toFixed(0)} ms after run ${next.token} started on ${next.node}:\n${runs.map(formatRun).join('\n')}`,
+      );
+    }
+  }
+}
+
+function formatRun(r: StubbornRun): string {
+  return `${format(r)} start ${(Number(r.startNs / 1000000n) % 100000) / 1000}s last alive ${(Number(r.lastAliveNs / 1000000n) % 100000) / 1000}s`;
+}

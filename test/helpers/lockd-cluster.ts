@@ -9,8 +9,8 @@ export interface ProcessBackendTarget {
   name: string;
   setup(): Promise<void>;
   teardown(): Promise<void>;
-  /** `type: …` and its settings, for a config written in `dir`. */
-  backendYaml(dir: string): string;
+  /** `type: …` and its settings, for the config of replica `node` written in `dir`. */
+  backendYaml(dir: string, node: string): string;
   /**
    * Whether process `pid` (just SIGSTOPped, its config in `dir`) holds a lock that blocks every
    * other replica until it resumes. Only embedded has one: SQLite's write lock, held for the
@@ -53,7 +53,7 @@ export class LockdCluster {
         `cluster: ${this.cluster}`,
         `node: ${node}`,
         'backend:',
-        this.target.backendYaml(this.dir),
+        this.target.backendYaml(this.dir, node),
         'leader:',
         `  ttl: ${this.opts.ttl}`,
         `shutdown_grace: ${this.opts.shutdownGrace ?? '5s'}`,

@@ -99,6 +99,18 @@ export class LockdProcess {
     return changes.at(-1)?.msg === 'became leader';
   }
 
+  /**
+   * Stops reading the process's stdout, as a stalled journald or log shipper would: the pipe fills
+   * and the process's writes find it full. `resumeStdout()` reads on.
+   */
+  stallStdout(): void {
+    this.child.stdout!.pause();
+  }
+
+  resumeStdout(): void {
+    this.child.stdout!.resume();
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.child.kill(sig);
   }
