@@ -108,6 +108,47 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.match(frozen.stderr.join('\n'), /lock backup lost/);
     });
 
+    it('lock: held until every process of the command\'s group is gone, not only the command (`worker & exit 0`)', async () => {
+      const config = cluster.writeConfig('grouper', '  {}');
+      const workerPid = cluster.file('worker-pid');
+      const holder = new LockdProcess('holder', ['lock', 'spool', '-c', config, '--', 'sh', '-c', `sleep 3 & echo $! > ${workerPid}; exit 0`]);
+      await waitForFile(workerPid, 10_000);
+      const worker = Number(readFileSync(workerPid, 'utf8'));
+      const during = await runLockd(['lock', 'spool', '-c', config, '--', 'true']);
+      assert.equal(during.code, 3, `the lock was free while the command's worker ran: ${during.stderr}`);
+      const exit = await holder.exited;
+      assert.equal(exit.code, 0, holder.stderr.join('\n'));
+      assert.equal(alive(worker), false, 'lockd lock returned (and released) while the worker still ran');
+      const after = await runLockd(['lock', 'spool', '-c', config, '--', 'true']);
+      assert.equal(after.code, 0, after.stderr);
+    });
+
+    for (const fault of ['SIGKILL', 'SIGSTOP'] as const) {
+      it(`lock: ${fault} of lockd lock alone: its command's members that ignore SIGTERM are dead before another holder gets the lock`, async () => {
+        const config = cluster.writeConfig(`victim-${fault}`, '  {}');
+        const memberPid = cluster.file(`member-${fault}`);
+        const script = `(trap '' TERM; exec sleep 60) & echo $! > ${memberPid}; trap '' TERM; wait; wait`;
+        const holder = new LockdProcess('holder', ['lock', `guard-${fault}`, '--ttl', '2s', '-c', config, '--', 'sh', '-c', script]);
+        await waitForFile(memberPid, 10_000);
+        const member = Number(readFileSync(memberPid, 'utf8'));
+        let memberGoneAt: number | undefined;
+        const watching = waitFor('the member to die', () => {
+          if (!alive(member)) memberGoneAt ??= Date.now();
+          return memberGoneAt !== undefined;
+        }, 30_000, 5);
+        if (fault === 'SIGKILL') holder.signal('SIGKILL');
+        else await freezeOutsideLocks(holder.child, (pid) => target.blocksOthersWhileFrozen?.(pid, cluster.dir) ?? false);
+        const acquired = cluster.file(`acquired-${fault}`);
+        const taker = await runLockd(['lock', `guard-${fault}`, '--wait', '20s', '-c', config, '--', 'sh', '-c', `date +%s%3N > ${acquired}`]);
+        assert.equal(taker.code, 0, taker.stderr);
+        await watching;
+        const acquiredAt = Number(readFileSync(acquired, 'utf8'));
+        assert.ok(memberGoneAt! <= acquiredAt, `the member lived ${acquiredAt - memberGoneAt!} ms into the next holder's lock`);
+        if (fault === 'SIGSTOP') holder.signal('SIGCONT');
+        await holder.stop();
+      });
+    }
+
     it('status and history exit 1 with a one-line message when the backend is unreachable', async () => {
       const config = cluster.file('unreachable.yaml');
       const { writeFileSync } = await import('node:fs');
@@ -120,6 +161,16 @@ export function operationsSuite(target: OperationsTarget): void {
       }
     });
   });
+}
+
+/** Whether `pid` runs (a zombie does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Waits until `file` exists and is not empty (what a test command writes first). */
