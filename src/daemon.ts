@@ -221,8 +221,10 @@ export class Daemon {
       await scheduler.killAll(lease.signal.reason instanceof Error ? lease.signal.reason : new LeadershipLostError('leadership lost'));
     } else {
       resigning = true;
-      await lease.release();
+      // Logged before the key goes: from here on this process acts as leader no more, and the next
+      // leader may log its win before the release returns.
       this.logger.info({ token: lease.token.toString(), running: scheduler.running().length }, end === 'resign' ? 'resigned leadership' : 'resigned leadership for shutdown');
+      await lease.release();
       if (scheduler.running().length > 0) this.keepDraining(scheduler);
     }
     lease.signal.removeEventListener('abort', onLeaseAbort);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { Lease } from '../election/backend.js';
@@ -8,6 +9,8 @@ import { RunFence } from '../fencing/run-fence.js';
 import { Watchdog } from '../fencing/watchdog.js';
 import { graceFor, killProcessGroup, waitGroupGone } from '../runner/process-group.js';
 import type { GroupRegistry } from '../runner/types.js';
+import { describeSpawnError } from '../runner/spawn-error.js';
+import { GATE_FD, gatedSpawn, programProblem } from '../runner/start-gate.js';
 import { asCliExit, CliExit, cliLogger, ExitCode, loadConfigForCli, openBackendForCli } from './common.js';
 
 /** The shortest lease `lockd lock --ttl` takes: the daemon's own minimum (`leader.ttl`). */
@@ -108,8 +111,15 @@ async function runHolding(
   // Checked on the monotonic clock right before the spawn: after a pause (SIGSTOP, a VM freeze)
   // while waiting, the lease may have expired before the timer that aborts it has run.
   if (!lease.isValid()) throw new CliExit(ExitCode.notAcquired, `lock ${opts.name} was lost before ${file} could start`);
-  const child = spawn(file, args, {
-    stdio: 'inherit',
+  const problem = programProblem(file, undefined, process.env);
+  if (problem !== undefined) {
+    process.stderr.write(`lockd lock: ${describeSpawnError(problem, file, undefined)}\n`);
+    return 127;
+  }
+  const gated = gatedSpawn({ command: [file, ...args] })!;
+  const child = spawn(gated.file, gated.args, {
+    // fd 3: the start gate (src/runner/start-gate.ts); the command sees this process's stdio.
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     detached: true,
     env: { ...process.env, LOCKD_FENCING_TOKEN: lease.token.toString(), LOCKD_LOCK: opts.name, LOCKD_CLUSTER: opts.cluster },
   });
@@ -123,6 +133,9 @@ async function runHolding(
   const pgid = child.pid;
   if (pgid === undefined) return exited;
   groups.add(pgid, opts.killGraceMs);
+  const gate = child.stdio[GATE_FD] as Writable;
+  gate.on('error', () => undefined);
+  gate.end('go\n');
   let killing: Promise<unknown> | undefined;
   const kill = (why: string, graceMs: number): void => {
     if (killing !== undefined) return;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
@@ -24,6 +25,9 @@ export class Watchdog {
   private readonly groups = new Map<number, Extract<WatchdogMessage, { kind: 'watch' }>>();
 
   private ready: Promise<void> = Promise.resolve();
+  /** Encoded messages not yet in the pipe. */
+  private pending = '';
+  private retry: NodeJS.Timeout | undefined;
 
   private constructor(private readonly logger: Logger) {
     this.spawn();
@@ -86,10 +90,43 @@ export class Watchdog {
     clearTimeout(timer);
   }
 
+  /**
+   * Queues `message` and writes what is queued with write(2) on the pipe right away, so a message
+   * is in the kernel before this call returns: a lockd frozen or killed right after registering a
+   * group has still told the watchdog (a stream write could sit in Node's buffer until a later
+   * tick). The pipe is non-blocking: when it is full (the watchdog not reading) the rest is
+   * retried every 10 ms, in order.
+   */
   private send(message: WatchdogMessage): void {
-    const stdin = this.child?.stdin;
-    if (stdin === undefined || stdin === null || stdin.destroyed) return;
-    stdin.write(encodeMessage(message));
+    this.pending += encodeMessage(message);
+    this.flush();
+  }
+
+  private flush(): void {
+    const fd = pipeFd(this.child?.stdin);
+    if (fd === undefined) {
+      this.pending = '';
+      return;
+    }
+    while (this.pending !== '') {
+      let written: number;
+      try {
+        written = writeSync(fd, this.pending);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+          this.retry ??= setTimeout(() => {
+            this.retry = undefined;
+            this.flush();
+          }, 10);
+          return;
+        }
+        this.logger.debug({ err: (err as Error).message }, 'watchdog pipe write failed');
+        this.pending = '';
+        return;
+      }
+      this.pending = Buffer.from(this.pending).subarray(written).toString();
+    }
   }
 
   private spawn(): void {
@@ -122,6 +159,8 @@ export class Watchdog {
       this.logger.error({ code, signal }, 'watchdog process exited; starting it again');
       this.spawn();
     });
+    // A new process knows nothing: what the last one was told is told again, before anything new.
+    this.pending = '';
     for (const [session, killBy] of this.deadlines) this.send({ kind: 'deadline', session, killBy });
     for (const group of this.groups.values()) this.send(group);
     // lockd's exit never waits for the watchdog; it finishes alone.
@@ -129,6 +168,12 @@ export class Watchdog {
     (child.stdout as unknown as { unref?: () => void }).unref?.();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
   }
+}
+
+/** The file descriptor under a pipe stream (Node keeps it in the stream's handle), if any. */
+function pipeFd(stream: unknown): number | undefined {
+  const fd = (stream as { _handle?: { fd?: unknown } } | null | undefined)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** The compiled watchdog next to this file, or the TypeScript source under tsx (unit tests). */

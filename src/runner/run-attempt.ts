@@ -1,8 +1,10 @@
+import type { Duplex } from 'node:stream';
 import { execa } from 'execa';
 import { LineSplitter } from './line-splitter.js';
 import { OutputTail } from './output-tail.js';
 import { graceFor, killProcessGroup, livingMembers } from './process-group.js';
 import { describeSpawnError } from './spawn-error.js';
+import { GATE_FD, gatedSpawn, programProblem } from './start-gate.js';
 import { formatDuration } from '../config/duration.js';
 import type { JobConfig } from '../config/types.js';
 import type { AttemptOutcome, AttemptResult, JobRunner } from './types.js';
@@ -35,20 +37,29 @@ export const runAttempt: JobRunner = async (request) => {
   const { job, signal } = request;
   const log = request.logger.child({ job: job.name, run_id: request.runId });
   if (signal.aborted) return notStarted('killed', reasonMessage(signal.reason));
-  const [file, ...args] = job.run !== undefined ? ['/bin/sh', '-c', job.run] : (job.command ?? []);
-  if (file === undefined) return notStarted('spawn_error', 'the job has neither `run` nor a non-empty `command`');
+  const gated = gatedSpawn(job);
+  if (gated === undefined) return notStarted('spawn_error', 'the job has neither `run` nor a non-empty `command`');
+  const program = job.command?.[0];
+  const problem = program === undefined ? undefined : programProblem(program, job.cwd, { ...process.env, ...job.env });
+  if (program !== undefined && problem !== undefined) return notStarted('spawn_error', describeSpawnError(problem, program, job.cwd));
+  const file = program ?? gated.file;
 
   let subprocess: Subprocess;
   try {
-    subprocess = spawnJob(file, args, job, request.lockdEnv);
+    subprocess = spawnJob(gated.file, gated.args, job, request.lockdEnv);
   } catch (err) {
     return notStarted('spawn_error', describeSpawnError(err, file, job.cwd));
   }
-  // Registered in the same synchronous stretch as the fork, before this process can yield: a
-  // lockd frozen or killed from here on leaves the group to the watchdog. (Only the microseconds
-  // between the fork and this pipe write are not covered.)
+  // The child waits at its gate until its group is registered (written to the watchdog's pipe
+  // before this returns), so a lockd frozen or killed at any moment leaves nothing unwatched.
   const spawnedPid = subprocess.pid;
-  if (spawnedPid !== undefined) request.groups?.add(spawnedPid, job.killGraceMs);
+  // A socket pair: writable, although execa types extra fds as output.
+  const gate = subprocess.stdio[GATE_FD] as unknown as Duplex;
+  gate.on('error', () => undefined);
+  if (spawnedPid !== undefined) {
+    request.groups?.add(spawnedPid, job.killGraceMs);
+    gate.end('go\n');
+  }
   const exited = new Promise<Exit>((resolve) => subprocess.once('exit', (code, sig) => resolve({ code, signal: sig })));
   const spawnFailure = await new Promise<unknown>((resolve) => {
     subprocess.once('spawn', () => resolve(undefined));
@@ -130,7 +141,8 @@ function spawnJob(file: string, args: string[], job: JobConfig, lockdEnv: Record
     env: { ...job.env, ...lockdEnv },
     // Own process group: a kill of -pid reaches everything the job started.
     detached: true,
-    stdin: 'ignore',
+    // fd 3: the start gate (src/runner/start-gate.ts).
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     buffer: false,
     encoding: 'buffer',
     reject: false,

@@ -295,6 +295,24 @@ describe('runAttempt: timeout, abort and the process group', () => {
     assert.ok(monotonicMs() - abortedAt < 150, `took ${(monotonicMs() - abortedAt).toFixed(0)} ms`);
   });
 
+  test('nothing of the job runs before its process group is registered (the start gate)', async () => {
+    const marker = path.join(tmp, 'gate-marker');
+    const seen: boolean[] = [];
+    const registry: GroupRegistry = {
+      add: () => {
+        // Give an ungated child all the time it needs to get going; the gated one must wait.
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+        seen.push(existsSync(marker));
+      },
+      remove: () => undefined,
+    };
+    const r = await start({ command: ['/bin/sh', '-c', `touch ${marker}`] }, { groups: registry }).result;
+    assert.equal(r.outcome, 'success');
+    assert.deepEqual(seen, [false], 'the job ran before lockd had registered its group');
+    assert.equal(existsSync(marker), true, 'the job ran once the gate opened');
+  });
+
   test('abort while the spawn is in flight still kills the child', async () => {
     const controller = new AbortController();
     const { result, started } = start({ run: 'sleep 30' }, { signal: controller.signal });
