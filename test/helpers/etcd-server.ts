@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { requireBinary } from './require-binary.js';
+import { endpointHealthy, etcdBinary, etcdctlBinary } from './etcdctl.js';
 import { ServerProcess, type TestServer } from './server-process.js';
-
-const etcdBinary = '/usr/bin/etcd';
-const etcdctlBinary = '/usr/bin/etcdctl';
 
 /** A single-member etcd on loopback, in a temp data dir, for one test file. */
 export interface EtcdServer extends TestServer {
@@ -76,13 +73,6 @@ class Server extends ServerProcess implements EtcdServer {
   }
 
   protected isReady(): Promise<boolean> {
-    return new Promise((resolve) => {
-      execFile(
-        etcdctlBinary,
-        [`--endpoints=${this.endpoint}`, '--command-timeout=1s', 'endpoint', 'health'],
-        { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 3000 },
-        (err) => resolve(err === null),
-      );
-    });
+    return endpointHealthy(this.endpoint);
   }
 }

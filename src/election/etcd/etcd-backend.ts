@@ -6,8 +6,10 @@ import { EtcdData } from './etcd-data.js';
 import { etcdLayout, leaseKey, parseCandidate, type EtcdLayout } from './etcd-keys.js';
 import { EtcdLease } from './etcd-lease.js';
 import { allByCreation, EtcdQueue } from './etcd-queue.js';
-import { EtcdRpc, toLockdError } from './etcd-rpc.js';
+import { toLockdError } from './etcd-errors.js';
+import { EtcdRpc } from './etcd-rpc.js';
 import { EtcdSession } from './etcd-session.js';
+import { fencingWindow } from '../fencing-window.js';
 import { linkSignals } from '../../abort.js';
 import { watchPrefix } from './etcd-watch.js';
 
@@ -22,8 +24,11 @@ type EtcdConfig = Extract<BackendConfig, { type: 'etcd' }>;
 export async function createEtcdBackend(config: EtcdConfig, common: BackendCommonOptions): Promise<Backend> {
   const log = common.logger.child({ component: 'election', backend: 'etcd' });
   let rpc: EtcdRpc;
+  const timeoutMs = Math.min(common.ttlMs / 2, 3000);
   try {
-    rpc = new EtcdRpc(config, Math.min(common.ttlMs / 2, 3000));
+    // Half the margin per attempt on one member: a frozen member is left, and the keep-alive
+    // answered by another, while the session still has half its margin to spare.
+    rpc = new EtcdRpc(config, timeoutMs, Math.min(fencingWindow('etcd', common.ttlMs).marginMs / 2, timeoutMs / 3));
   } catch (err) {
     throw toLockdError(err, 'client setup');
   }

@@ -18,8 +18,11 @@ export class EtcdData {
   /**
    * Writes `key = value` in one txn that compares every guard key's create_revision with its
    * token (and, for `ifAbsent`, the target's create_revision with 0). Returns false only when
-   * `ifAbsent` and the key exists; throws `LeadershipLostError` (aborting the guard) when a guard
-   * is gone or past its self-fencing deadline, `UsageError` for a guard of another backend kind.
+   * `ifAbsent` and the key exists — unless the answer is `replayed` (an earlier copy of this txn
+   * may have been applied: `EtcdRpc` sends a txn again after an unknown outcome) and the target
+   * holds exactly `value`: that is this call's own write, and counts as written. Throws
+   * `LeadershipLostError` (aborting the guard) when a guard is gone or past its self-fencing
+   * deadline, `UsageError` for a guard of another backend kind.
    */
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const leases = (Array.isArray(guards) ? guards : [guards]) as readonly Lease[];
@@ -47,11 +50,14 @@ export class EtcdData {
       // On failure, tells a lost guard apart from an existing target.
       request_range: { key: Buffer.from(lease.key), keys_only: true },
     }));
+    // On failure, the existing target: after a replay, holding our value, it is our first copy's.
+    if (opts.ifAbsent) failure.push({ request_range: { key: target } });
+    const written = Buffer.from(value);
     const res = await this.rpc.txn(
       {
         compare,
         // The write itself, without a lease: records outlive the session that wrote them.
-        success: [{ request_put: { key: target, value: Buffer.from(value) } }],
+        success: [{ request_put: { key: target, value: written } }],
         failure,
       },
       'guarded put',
@@ -61,7 +67,7 @@ export class EtcdData {
       const kv = res.responses[i]?.response_range.kvs[0];
       if (kv === undefined || BigInt(kv.create_revision) !== lease.token) throw lostGuard(lease, 'key is gone from etcd');
     });
-    if (opts.ifAbsent) return false;
+    if (opts.ifAbsent) return res.replayed && res.responses[checked.length]?.response_range.kvs[0]?.value.equals(written) === true;
     throw new LeadershipLostError('guarded put failed although every guard is held');
   }
 
