@@ -1,5 +1,6 @@
 import cronstrue from 'cronstrue';
-import type { StatusSnapshot } from '../observe/status-snapshot.js';
+import type { JobStatus, StatusSnapshot } from '../observe/status-snapshot.js';
+import { jobHealth, NEEDS_ATTENTION, type JobHealth } from '../observe/status-summary.js';
 import { formatDuration } from '../config/duration.js';
 import { relative, table } from './format.js';
 
@@ -18,11 +19,24 @@ export function describeSchedule(expression: string): string {
   }
 }
 
+/** Job rows shown without `--all`; also the most jobs shown all at once. */
+const ROW_CAP = 20;
+/** Names listed per summary line. */
+const NAMES_PER_LINE = 5;
+
+export interface RenderOptions {
+  /** Every job of the snapshot, in config order (`--all`, `--job`). */
+  all?: boolean;
+}
+
 /**
- * The human form of `lockd status`: leader, candidates, and a table of jobs. Pure: `nowMs` fixes
+ * The human form of `lockd status`: leader and candidates, a summary (jobs by health, which are
+ * failing, missed or running, what runs next), then a table: every job when they are at most
+ * `ROW_CAP` or `opts.all` is set, else only the jobs that need attention (failing, missed,
+ * running, in that order), at most `ROW_CAP`, with a line counting the rest. Pure: `nowMs` fixes
  * every relative time, `color` adds ANSI colours (only when stdout is a TTY).
  */
-export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean): string {
+export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean, opts: RenderOptions = {}): string {
   const out: string[] = [];
   out.push(`${bold(color, 'cluster')} ${s.cluster}  (backend ${s.backend})`);
   if (s.leader === null) {
@@ -37,30 +51,77 @@ export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean): 
   }
   const waiting = s.candidates.filter((c) => s.leader === null || c.node !== s.leader.node || c.pid !== s.leader.pid);
   out.push(`${bold(color, 'waiting')} ${waiting.length === 0 ? '-' : waiting.map((c) => `${c.node} (${c.host}:${c.pid})`).join(', ')}`);
-  out.push('');
   if (s.jobs.length === 0) {
-    out.push('no jobs configured');
+    out.push('', 'no jobs configured');
     return `${out.join('\n')}\n`;
   }
-  const rows = [['JOB', 'SCHEDULE', 'TZ', 'LAST', 'NEXT', 'MISSED']];
-  for (const job of s.jobs) {
-    const last = job.last;
-    let lastText = '-';
-    if (last !== null) {
-      const outcome = last.reason === undefined ? last.outcome : `${last.outcome} (${last.reason})`;
-      const painted = last.outcome === 'success' ? green(color, outcome) : last.outcome === 'running' ? yellow(color, outcome) : red(color, outcome);
-      const duration = last.durationMs === undefined ? '' : ` in ${(last.durationMs / 1000).toFixed(1)}s`;
-      lastText = `${painted}${duration}, ${relative(last.slot, nowMs)} on ${last.node}`;
-    }
-    rows.push([
-      job.name,
-      `${job.schedule} (${describeSchedule(job.schedule)})`,
-      job.timezone,
-      lastText,
-      job.next === null ? '-' : `${job.next} (${relative(Date.parse(job.next), nowMs)})`,
-      job.missedTotal === 0 ? '0' : red(color, String(job.missedTotal)),
-    ]);
+  const byHealth = groupByHealth(s.jobs);
+  out.push(...summaryLines(s, byHealth, nowMs, color), '');
+  const attention = NEEDS_ATTENTION.flatMap((h) => byHealth.get(h) ?? []);
+  const showAll = opts.all === true || s.jobs.length <= ROW_CAP;
+  const shown = showAll ? s.jobs : attention.slice(0, ROW_CAP);
+  if (shown.length === 0) {
+    out.push(`no job needs attention: use --all to list all ${s.jobs.length}`);
+    return `${out.join('\n')}\n`;
   }
-  out.push(table(rows));
+  out.push(table([['JOB', 'SCHEDULE', 'TZ', 'LAST', 'NEXT', 'MISSED'], ...shown.map((job) => jobRow(job, nowMs, color))]));
+  if (!showAll && attention.length > shown.length) out.push(`… ${attention.length - shown.length} more need attention: use --all, or --job GLOB`);
   return `${out.join('\n')}\n`;
+}
+
+function summaryLines(s: StatusSnapshot, byHealth: Map<JobHealth, JobStatus[]>, nowMs: number, color: boolean): string[] {
+  const { summary } = s;
+  const counts = [
+    `${summary.ok} ok`,
+    summary.failing > 0 ? red(color, `${summary.failing} failing`) : '0 failing',
+    summary.missed > 0 ? red(color, `${summary.missed} missed`) : '0 missed',
+    `${summary.running} running`,
+    `${summary.neverRun} never run`,
+  ];
+  const lines = [`${bold(color, 'jobs')}    ${summary.total}: ${counts.join(', ')}`];
+  for (const health of NEEDS_ATTENTION) {
+    const jobs = byHealth.get(health) ?? [];
+    if (jobs.length > 0) lines.push(`${bold(color, health.padEnd(7))} ${names(jobs.map((j) => j.name), jobs.length)}`);
+  }
+  if (summary.next !== null) {
+    const { at, count, jobs } = summary.next;
+    lines.push(`${bold(color, 'next')}    ${at} (${relative(Date.parse(at), nowMs)}): ${names(jobs, count)}`);
+  }
+  return lines;
+}
+
+/** `a, b, c, d, e and 7 more` */
+function names(list: readonly string[], count: number): string {
+  const listed = list.slice(0, NAMES_PER_LINE);
+  return count > listed.length ? `${listed.join(', ')} and ${count - listed.length} more` : listed.join(', ');
+}
+
+function groupByHealth(jobs: readonly JobStatus[]): Map<JobHealth, JobStatus[]> {
+  const groups = new Map<JobHealth, JobStatus[]>();
+  for (const job of jobs) {
+    const health = jobHealth(job.last);
+    const group = groups.get(health);
+    if (group === undefined) groups.set(health, [job]);
+    else group.push(job);
+  }
+  return groups;
+}
+
+function jobRow(job: JobStatus, nowMs: number, color: boolean): string[] {
+  const last = job.last;
+  let lastText = '-';
+  if (last !== null) {
+    const outcome = last.reason === undefined ? last.outcome : `${last.outcome} (${last.reason})`;
+    const painted = last.outcome === 'success' ? green(color, outcome) : last.outcome === 'running' ? yellow(color, outcome) : red(color, outcome);
+    const duration = last.durationMs === undefined ? '' : ` in ${(last.durationMs / 1000).toFixed(1)}s`;
+    lastText = `${painted}${duration}, ${relative(last.slot, nowMs)} on ${last.node}`;
+  }
+  return [
+    job.name,
+    `${job.schedule} (${describeSchedule(job.schedule)})`,
+    job.timezone,
+    lastText,
+    job.next === null ? '-' : `${job.next} (${relative(Date.parse(job.next), nowMs)})`,
+    job.missedTotal === 0 ? '0' : red(color, String(job.missedTotal)),
+  ];
 }

@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import type { Backend } from '../election/backend.js';
 import type { LockdConfig } from '../config/types.js';
 import type { LockdMetrics } from '../observe/metrics.js';
-import { collectStatus } from '../observe/status-snapshot.js';
-import { LockdError } from '../errors.js';
+import { collectStatusPage } from '../observe/status-snapshot.js';
+import { LockdError, UsageError } from '../errors.js';
 import { parseHostPort } from '../config/host-port.js';
+import { parseStatusQuery } from './status-query.js';
 
 export interface HttpServer {
   /** The bound port (useful with `listen: 127.0.0.1:0`). */
@@ -26,23 +27,24 @@ export interface HttpServerOptions {
 }
 
 /**
- * `/metrics` (Prometheus text), `/healthz` (200 while alive and not shutting down), `/readyz`
- * (200 while the backend session is valid, else 503 with the reason), `/status` (the JSON of
- * `lockd status --json`). Serves nothing else; never exposes job env values or credentials (the
- * status snapshot carries neither). Fails with `LockdError('HTTP_LISTEN')` if it cannot bind.
+ * `/metrics` (Prometheus text, streamed in chunks with turns of the event loop between them, so a
+ * scrape of 10,000 jobs never holds the loop for long), `/healthz` (200 while alive and not
+ * shutting down), `/readyz` (200 while the backend session is valid, else 503 with the reason),
+ * `/status?offset=&limit=` (a page of `lockd status --json`, see `collectStatusPage`; 400 for a bad
+ * parameter). Serves nothing else; never exposes job env values or credentials (the status
+ * snapshot carries neither). Fails with `LockdError('HTTP_LISTEN')` if it cannot bind.
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const { host, port } = parseHostPort(opts.listen, { allowPortZero: true });
   const server = http.createServer((req, res) => {
-    void route(req.url ?? '/', opts)
-      .then(({ status, type, body }) => {
-        res.writeHead(status, { 'content-type': type });
-        res.end(body);
-      })
-      .catch((err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-      });
+    void respond(req.url ?? '/', res, opts).catch((err: unknown) => {
+      if (!res.headersSent) {
+        send(res, text(500, `error: ${err instanceof Error ? err.message : String(err)}`));
+      } else {
+        // Mid-stream: the client sees a truncated answer, never a complete-looking wrong one.
+        res.destroy();
+      }
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new LockdError('HTTP_LISTEN', `cannot listen on ${opts.listen}: ${err.message}`, { cause: err })));
@@ -60,26 +62,66 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   };
 }
 
-async function route(url: string, opts: HttpServerOptions): Promise<{ status: number; type: string; body: string }> {
-  const path = url.split('?')[0];
-  switch (path) {
+interface Answer {
+  status: number;
+  type: string;
+  body: string;
+}
+
+async function respond(url: string, res: http.ServerResponse, opts: HttpServerOptions): Promise<void> {
+  const { pathname, searchParams } = new URL(url, 'http://lockd');
+  switch (pathname) {
     case '/metrics':
-      return { status: 200, type: opts.metrics.registry.contentType, body: await opts.metrics.registry.metrics() };
+      return streamMetrics(res, opts.metrics);
     case '/healthz':
-      return opts.live() ? text(200, 'ok') : text(503, 'shutting down');
+      return send(res, opts.live() ? text(200, 'ok') : text(503, 'shutting down'));
     case '/readyz': {
       const health = opts.backend.health();
-      return health.up ? text(200, 'ready') : text(503, `not ready: ${health.reason ?? 'backend session not valid'}`);
+      return send(res, health.up ? text(200, 'ready') : text(503, `not ready: ${health.reason ?? 'backend session not valid'}`));
     }
     case '/status': {
-      const snapshot = await collectStatus(opts.backend, opts.config(), Date.now());
-      return { status: 200, type: 'application/json', body: `${JSON.stringify(snapshot, null, 2)}\n` };
+      let page: { offset: number; limit: number };
+      try {
+        page = parseStatusQuery(searchParams);
+      } catch (err) {
+        if (err instanceof UsageError) return send(res, text(400, err.message));
+        throw err;
+      }
+      const snapshot = await collectStatusPage(opts.backend, opts.config(), Date.now(), page);
+      return send(res, { status: 200, type: 'application/json', body: `${JSON.stringify(snapshot, null, 2)}\n` });
     }
     default:
-      return text(404, 'not found: try /metrics /healthz /readyz /status');
+      return send(res, text(404, 'not found: try /metrics /healthz /readyz /status'));
   }
 }
 
-function text(status: number, body: string): { status: number; type: string; body: string } {
+/** Writes the scrape chunk by chunk, waiting for the socket to drain when full; stops once the client is gone. */
+async function streamMetrics(res: http.ServerResponse, metrics: LockdMetrics): Promise<void> {
+  for await (const chunk of metrics.scrape()) {
+    if (res.destroyed) return;
+    if (!res.headersSent) res.writeHead(200, { 'content-type': metrics.contentType });
+    if (!res.write(chunk)) await drained(res);
+  }
+  res.end();
+}
+
+function drained(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+function send(res: http.ServerResponse, answer: Answer): void {
+  res.writeHead(answer.status, { 'content-type': answer.type });
+  res.end(answer.body);
+}
+
+function text(status: number, body: string): Answer {
   return { status, type: 'text/plain; charset=utf-8', body: `${body}\n` };
 }

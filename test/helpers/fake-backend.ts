@@ -1,5 +1,6 @@
 import type { Backend, BackendHealth, CandidateInfo, ElectionView, FencingToken, KeyValue, Lease } from '../../src/election/backend.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
+import { KeyValueMap } from './key-value-map.js';
 
 /** The election is a lock under a name no job can have. */
 const ELECTION = '\0election';
@@ -22,7 +23,7 @@ interface LockState {
  * two backends are two clients (an old and a new leader, or a foreign `etcdctl lock`).
  */
 export class FakeStore {
-  readonly kv = new Map<string, string>();
+  readonly kv = new KeyValueMap();
   readonly locks = new Map<string, LockState>();
   /** Like an etcd revision: one counter for every grant, so tokens increase per name. */
   revision = 0n;
@@ -243,10 +244,7 @@ export class FakeBackend implements Backend {
 
   async list(prefix: string): Promise<KeyValue[]> {
     await this.#enter('list', [prefix]);
-    return [...this.store.kv.entries()]
-      .filter(([k]) => k.startsWith(prefix))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, value]) => ({ key, value }));
+    return this.store.kv.keysWithPrefix(prefix).map((key) => ({ key, value: this.store.kv.get(key)! }));
   }
 
   async delete(key: string): Promise<void> {

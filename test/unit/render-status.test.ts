@@ -1,9 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderStatus } from '../../src/cli/render-status.js';
-import type { StatusSnapshot } from '../../src/observe/status-snapshot.js';
+import type { JobStatus, StatusSnapshot } from '../../src/observe/status-snapshot.js';
+import { summarize } from '../../src/observe/status-summary.js';
 
 const now = Date.parse('2026-11-29T10:00:00.000Z');
+
+const jobs: JobStatus[] = [
+  {
+    name: 'report',
+    schedule: '0 2 * * *',
+    timezone: 'Europe/Berlin',
+    next: '2026-11-30T01:00:00.000Z',
+    last: {
+      job: 'report',
+      slot: Date.parse('2026-11-29T01:00:00.000Z'),
+      runId: 'report:1764378000000',
+      scheduledAt: '2026-11-29T01:00:00.000Z',
+      node: 'web-1',
+      token: '1200',
+      leaderToken: '1100',
+      outcome: 'success',
+      attempt: 1,
+      durationMs: 12_500,
+    },
+    missedTotal: 0,
+  },
+  { name: 'tick', schedule: '*/5 * * * * *', timezone: 'UTC', next: '2026-11-29T10:00:05.000Z', last: null, missedTotal: 3 },
+];
 
 const withLeader: StatusSnapshot = {
   cluster: 'billing',
@@ -13,28 +37,8 @@ const withLeader: StatusSnapshot = {
     { node: 'web-1', host: 'host-a', pid: 4242, since: '2026-11-29T09:55:00.000Z' },
     { node: 'web-2', host: 'host-b', pid: 777, since: '2026-11-29T09:56:00.000Z' },
   ],
-  jobs: [
-    {
-      name: 'report',
-      schedule: '0 2 * * *',
-      timezone: 'Europe/Berlin',
-      next: '2026-11-30T01:00:00.000Z',
-      last: {
-        job: 'report',
-        slot: Date.parse('2026-11-29T01:00:00.000Z'),
-        runId: 'report:1764378000000',
-        scheduledAt: '2026-11-29T01:00:00.000Z',
-        node: 'web-1',
-        token: '1200',
-        leaderToken: '1100',
-        outcome: 'success',
-        attempt: 1,
-        durationMs: 12_500,
-      },
-      missedTotal: 0,
-    },
-    { name: 'tick', schedule: '*/5 * * * * *', timezone: 'UTC', next: '2026-11-29T10:00:05.000Z', last: null, missedTotal: 3 },
-  ],
+  summary: summarize(jobs),
+  jobs,
   at: '2026-11-29T10:00:00.000Z',
 };
 
@@ -46,6 +50,8 @@ describe('lockd status, text form', () => {
         'cluster billing  (backend etcd)',
         'leader  web-1  host host-a pid 4242  token 1234  since 2026-11-29T09:55:00.000Z (5m ago)  lease 7s left of 10s',
         'waiting web-2 (host-b:777)',
+        'jobs    2: 1 ok, 0 failing, 0 missed, 0 running, 1 never run',
+        'next    2026-11-29T10:00:05.000Z (in 5s): tick',
         '',
         'JOB     SCHEDULE                         TZ             LAST                               NEXT                               MISSED',
         'report  0 2 * * * (At 02:00)             Europe/Berlin  success in 12.5s, 9h ago on web-1  2026-11-30T01:00:00.000Z (in 15h)  0',
@@ -56,7 +62,7 @@ describe('lockd status, text form', () => {
   });
 
   it('with no leader: says so plainly', () => {
-    const text = renderStatus({ ...withLeader, leader: null, candidates: [], jobs: [] }, now, false);
+    const text = renderStatus({ ...withLeader, leader: null, candidates: [], summary: summarize([]), jobs: [] }, now, false);
     assert.equal(
       text,
       [
