@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs (real etcd, ZooKeeper, Curator for the interop
-# peer, systemd-analyze for the unit file check). Idempotent: does nothing when all are present.
+# peer, systemd-analyze for the unit file check, promtool from prometheus for the metrics format). Idempotent: does nothing when all are present.
 set -euo pipefail
 need=()
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
@@ -9,6 +9,7 @@ need=()
 [ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+[ -x /usr/bin/promtool ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-servers: installing ${need[*]}"
   SUDO=""
@@ -19,4 +20,5 @@ fi
 # Debian's packages may start system services of their own; the tests start private servers on
 # other ports, so stop any that came up to keep the machine quiet.
 pkill -f 'etcd --data-dir /var/lib/etcd' 2>/dev/null || true
+pkill -x prometheus 2>/dev/null || true
 echo "install-servers: etcd $(etcd --version | head -1 | awk '{print $3}'), zookeeper $(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1 | xargs -r basename)"

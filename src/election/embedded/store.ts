@@ -42,7 +42,9 @@ export class EmbeddedStore {
     this.tx = db.transaction((fn: () => unknown) => fn());
     const live = 's.boot_id = @boot AND s.expires > @now';
     // The range lets the primary key index find the rows; substr() alone decides (see prefixRange).
-    const underPrefix = 'key >= @lower AND (@upper IS NULL OR key < @upper) AND substr(key, 1, length(@lower)) = @lower';
+    // Both bounds as plain comparisons, so SQLite walks only the prefix's range of the index (an
+    // `OR` here made it scan from the lower bound to the end of the table).
+    const underPrefix = "key >= @lower AND key < coalesce(@upper, char(1114111)) AND substr(key, 1, length(@lower)) = @lower";
     this.sql = {
       reapHolders: db.prepare('DELETE FROM holders WHERE session IN (SELECT id FROM sessions WHERE boot_id <> @boot OR expires <= @now)'),
       reapSessions: db.prepare('DELETE FROM sessions WHERE boot_id <> @boot OR expires <= @now'),
