@@ -1,10 +1,11 @@
 import type { JobConfig } from '../config/types.js';
 import type { Lease } from '../election/backend.js';
 import { jobStateKey, runId, runKey, type JobState, type NotRunReason, type RunRecord } from './records.js';
-import type { BacklogPlan } from './misfire.js';
 import { RecordPruner } from './record-pruner.js';
 import type { SchedulerContext } from './scheduler-options.js';
 import { SerialGate } from './serial-gate.js';
+import { settledPut } from './settled-put.js';
+import { SlotLine } from './slot-line.js';
 
 /** One slot being handled by this scheduler, from its overlap check to its last write. */
 export interface ActiveRun {
@@ -34,6 +35,8 @@ export class JobTracker {
   readonly queue = new SerialGate();
   /** Serialises the brief lock of `overlap: allow`. */
   readonly lockGate = new SerialGate();
+  /** The job's slots in slot order (see `SlotLine`). */
+  readonly line = new SlotLine();
   /** Newest scheduled slot handled (recorded in any way); manual runs do not move it. */
   lastSlot: number | undefined;
   lastRunId = '';
@@ -89,9 +92,11 @@ export class JobTracker {
   }
 
   /**
-   * Creates the record of a slot that did not run (`ifAbsent`, guarded by the leader), logs it at
-   * warn, counts and reports it, and saves job state. Returns false when a record already existed
-   * (handled by an earlier leader: left as is) or the write failed.
+   * Creates the record of a slot that did not run (`ifAbsent`, guarded by the leader; transient
+   * failures settled, see `settledPut`), logs it at warn, counts and reports it, and saves job
+   * state. Returns false when a record already existed (handled by an earlier leader: left as is,
+   * not counted again) or leadership went before it could be written (then neither recorded nor
+   * counted here: `lastSlot` did not move over it, so the next leader records and counts it).
    */
   async recordNotRun(slot: number, outcome: 'skipped' | 'missed', reason: NotRunReason | string, manual = false): Promise<boolean> {
     const id = runId(this.name, slot);
@@ -107,70 +112,38 @@ export class JobTracker {
       reason,
       attempt: 0,
     };
-    this.#ctx.logger.warn({ job: this.name, run_id: id, outcome, reason }, `slot ${outcome}: ${reason}`);
     let created = false;
-    let existed = false;
     try {
-      created = await this.#ctx.backend.guardedPut(this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true });
-      existed = !created;
-      if (existed) this.#ctx.logger.info({ job: this.name, run_id: id }, 'slot already recorded by an earlier leader; left as is');
+      created = (await settledPut(this.#ctx, this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true })) === 'written';
+      if (!created) this.#ctx.logger.info({ job: this.name, run_id: id }, 'slot already recorded by an earlier leader; left as is');
     } catch (err) {
-      this.#ctx.logger.error({ err, job: this.name, run_id: id }, `could not record ${outcome} slot`);
+      this.#ctx.logger.warn({ err, job: this.name, run_id: id }, `slot ${outcome} (${reason}) not recorded: leadership went; left for the next leader`);
+      return false;
     }
-    if (created) this.noteHandled(slot, manual);
-    // Not run here, recorded or not; a slot an earlier leader handled is its to count.
-    if (!existed) this.countNotRun(outcome, reason, 1);
+    if (!created) return false;
+    this.#ctx.logger.warn({ job: this.name, run_id: id, outcome, reason }, `slot ${outcome}: ${reason}`);
+    this.noteHandled(slot, manual);
+    this.countNotRun(outcome, reason, 1);
     await this.saveState();
-    if (created) this.prune();
-    return created;
+    this.prune();
+    return true;
+  }
+
+  /**
+   * Counts `n` slots of a backlog that get no record of their own (beyond `history`), all older
+   * than `through`, as missed: `missedTotal` and `lastSlot` move together in one state write, so a
+   * next leader neither loses nor counts them again.
+   */
+  async recordUncounted(n: number, reason: NotRunReason, through: number): Promise<void> {
+    this.countNotRun('missed', reason, n);
+    this.lastSlot = Math.max(this.lastSlot ?? through, through);
+    await this.saveState();
   }
 
   /** Counts `n` slots not run (metrics hook per slot; `missedTotal` for missed ones). */
   countNotRun(outcome: 'skipped' | 'missed', reason: string, n: number): void {
     for (let i = 0; i < n; i++) this.#ctx.emit(outcome === 'missed' ? 'slotMissed' : 'slotSkipped', this.name, reason);
     if (outcome === 'missed') this.missedTotal += n;
-  }
-
-  /**
-   * Records a backlog's missed slots (see `planBacklog` for the caps): one record per slot in
-   * `plan.missed`, counting every slot of `plan.missedCount` except those found already recorded,
-   * then saves job state with `lastSlot` at the newest missed slot. Stops writing at the first
-   * failure (leadership is going).
-   */
-  async recordBacklog(plan: BacklogPlan): Promise<void> {
-    if (plan.missedCount === 0) return;
-    const id0 = plan.missed[0] === undefined ? '' : runId(this.name, plan.missed[0]);
-    this.#ctx.logger.warn(
-      { job: this.name, reason: plan.reason, missed: plan.missedCount, recorded: plan.missed.length, first_run_id: id0, truncated: plan.truncated },
-      `${plan.missedCount} slots missed: ${plan.reason}`,
-    );
-    let existing = 0;
-    for (const slot of plan.missed) {
-      const record: RunRecord = {
-        job: this.name,
-        slot,
-        runId: runId(this.name, slot),
-        scheduledAt: new Date(slot).toISOString(),
-        node: this.#ctx.node,
-        leaderToken: this.#ctx.leader.token.toString(),
-        outcome: 'missed',
-        reason: plan.reason,
-        attempt: 0,
-      };
-      try {
-        const created = await this.#ctx.backend.guardedPut(this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true });
-        if (created) this.noteHandled(slot, false);
-        else existing += 1;
-      } catch (err) {
-        this.#ctx.logger.error({ err, job: this.name }, 'could not record missed slots; the next leader will');
-        return;
-      }
-    }
-    this.countNotRun('missed', plan.reason, plan.missedCount - existing);
-    const newestMissed = plan.missed[plan.missed.length - 1];
-    if (newestMissed !== undefined) this.lastSlot = Math.max(this.lastSlot ?? newestMissed, newestMissed);
-    await this.saveState();
-    this.prune();
   }
 
   /**
@@ -197,9 +170,9 @@ export class JobTracker {
         updatedAt: new Date(this.#ctx.clock.now()).toISOString(),
       };
       try {
-        await this.#ctx.backend.guardedPut(this.#ctx.leader, jobStateKey(this.name), JSON.stringify(state));
+        await settledPut(this.#ctx, this.#ctx.leader, jobStateKey(this.name), JSON.stringify(state));
       } catch (err) {
-        this.#ctx.logger.warn({ err, job: this.name }, 'could not save job state');
+        this.#ctx.logger.warn({ err, job: this.name }, 'could not save job state: leadership went');
         return;
       }
     }
@@ -220,8 +193,8 @@ export class JobTracker {
     return this.#pruner.settled();
   }
 
-  /** Writes a run record update with `guards` (not `ifAbsent`). Throws like `guardedPut`. */
+  /** Writes a run record update with `guards` (not `ifAbsent`), settling transient failures. Throws `LeadershipLostError`. */
   async putRecord(guards: Lease | Lease[], record: RunRecord): Promise<void> {
-    await this.#ctx.backend.guardedPut(guards, runKey(record.job, record.slot), JSON.stringify(record));
+    await settledPut(this.#ctx, guards, runKey(record.job, record.slot), JSON.stringify(record));
   }
 }

@@ -8,6 +8,7 @@ import { lockFor, notRunReason } from './job-lock.js';
 import type { ActiveRun, JobTracker } from './job-tracker.js';
 import { runId, runKey, type RunOutcome, type RunRecord } from './records.js';
 import type { SchedulerContext } from './scheduler-options.js';
+import { settledPut } from './settled-put.js';
 
 /** One slot to handle. */
 export interface SlotRequest {
@@ -111,8 +112,9 @@ async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun
   };
   let created: boolean;
   try {
-    // Guarded by both: a stale leader cannot record, and the token handed over is still ours.
-    created = await ctx.backend.guardedPut([ctx.leader, lock], runKey(t.name, run.slot), JSON.stringify(record), { ifAbsent: true });
+    // Guarded by both: a stale leader cannot record, and the token handed over is still ours. A
+    // reply lost on the way is settled by reading the record back (`settledPut`).
+    created = (await settledPut(ctx, [ctx.leader, lock], runKey(t.name, run.slot), JSON.stringify(record), { ifAbsent: true })) === 'written';
   } catch (err) {
     ctx.logger.error({ err, job: t.name, run_id: run.runId }, 'could not record the run; not starting it');
     await t.recordNotRun(run.slot, 'missed', notRunReason(ctx, run, err), run.manual);

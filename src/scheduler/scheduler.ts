@@ -59,7 +59,8 @@ export class Scheduler {
 
   /**
    * Handles the slots missed since each job's `jobs/<job>.lastSlot` by its misfire policy (see
-   * `planBacklog`: missed records written, runs dispatched oldest first, one after another), writes
+   * `planBacklog`: missed records written, runs one after another, oldest first, all in the job's
+   * line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
    * slots), then arms the timer. Rejects, arming nothing, when job state cannot be read, `signal`
    * aborts, or the leader lease is already invalid (`LeadershipLostError`); calling it twice throws
@@ -76,9 +77,10 @@ export class Scheduler {
     await Promise.all(trackers.map((t) => settleOrphanRuns(this.#ctx, t.name)));
     opts.signal?.throwIfAborted();
     await Promise.all(
-      trackers.map((t, i) => {
+      trackers.map(async (t, i) => {
         const state = states[i];
-        return state ? this.#backlog(t, state.lastSlot, now, 'no_leader') : this.#baseline(t, now);
+        if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
+        else await this.#baseline(t, now);
       }),
     );
     opts.signal?.throwIfAborted();
@@ -139,7 +141,7 @@ export class Scheduler {
       return null;
     }
     const recorded = new Promise<string | null>((resolve) => {
-      this.#dispatch(t, { slot: this.#ctx.clock.now(), manual: true, onRecorded: resolve });
+      this.#enqueue(t, { slot: this.#ctx.clock.now(), manual: true, onRecorded: resolve }, 'live');
     });
     return opts.signal ? raceAbort(recorded, opts.signal) : recorded;
   }
@@ -220,12 +222,15 @@ export class Scheduler {
   }
 
   /**
-   * Slots in (afterMs, now] by misfire policy. With `deadline` (several slots due at once while
-   * leading: a pause, a wall-clock step) the slots were late, not unscheduled, so misfire `skip`
-   * acts like `run_once`: the newest runs if within its deadline, as a single late slot would.
+   * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`):
+   * the slots beyond the record cap are counted in one state write, then each missed slot is
+   * recorded, then the slots to run run one after another (catch-up), all before any newer slot.
+   * `no_leader` (a new term) follows the job's `misfire`; `deadline` (several slots due at once
+   * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
+   * within `deadline` runs (at most `MAX_RUN_ALL`), as `run_all` would.
    */
-  async #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline'): Promise<void> {
-    const job = staleReason === 'deadline' && t.job.misfire === 'skip' ? { ...t.job, misfire: 'run_once' as const } : t.job;
+  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline'): void {
+    const job = staleReason === 'deadline' ? { ...t.job, misfire: 'run_all' as const } : t.job;
     let plan;
     try {
       plan = planBacklog(job, afterMs, now, staleReason);
@@ -236,17 +241,14 @@ export class Scheduler {
     if (plan.truncated) {
       this.#ctx.logger.warn({ job: t.name, enumerated: plan.missedCount + plan.run.length }, 'backlog larger than the enumeration cap; older slots are neither recorded nor counted');
     }
-    await t.recordBacklog(plan);
-    const slots = plan.run;
-    if (slots.length === 0) return;
-    this.#track(
-      (async () => {
-        for (const slot of slots) {
-          if (this.#stopped) return;
-          await runSlot(this.#ctx, t, { slot, manual: false });
-        }
-      })(),
-    );
+    const uncounted = plan.missedCount - plan.missed.length;
+    const oldestListed = plan.missed[0] ?? plan.run[0];
+    if (plan.missedCount > 0) {
+      this.#ctx.logger.warn({ job: t.name, reason: plan.reason, missed: plan.missedCount, recorded: plan.missed.length }, `${plan.missedCount} slots to record missed: ${plan.reason}`);
+    }
+    if (uncounted > 0 && oldestListed !== undefined) this.#step(t, () => t.recordUncounted(uncounted, plan.reason, oldestListed - 1));
+    for (const slot of plan.missed) this.#step(t, async () => void (await t.recordNotRun(slot, 'missed', plan.reason)));
+    for (const slot of plan.run) this.#enqueue(t, { slot, manual: false }, 'catch-up');
   }
 
   #onDue(e: SlotEntry, now: number): void {
@@ -258,13 +260,41 @@ export class Scheduler {
     } catch {
       following = undefined;
     }
-    if (following !== undefined && following <= now) this.#track(this.#backlog(t, e.slot - 1, now, 'deadline'));
-    else this.#dispatch(t, { slot: e.slot, manual: false });
+    if (following !== undefined && following <= now) this.#backlog(t, e.slot - 1, now, 'deadline');
+    else this.#enqueue(t, { slot: e.slot, manual: false }, 'live');
     this.#timer.schedule(t.job, now);
   }
 
-  #dispatch(t: JobTracker, req: SlotRequest): void {
-    this.#track(runSlot(this.#ctx, t, req));
+  /**
+   * Handles `req` at its turn in the job's line. `live`: the line moves on once the slot is
+   * decided (recorded not run, or its record written and its child starting), so the next slot
+   * meets the overlap policy. `catch-up` (a backlog or late slot): the line waits for the run to
+   * end, so a short catch-up run does not turn the next slot into `skipped`. Slots still waiting
+   * when scheduling stops are left for the next leader (`lastSlot` has not moved over them).
+   */
+  #enqueue(t: JobTracker, req: SlotRequest, mode: 'live' | 'catch-up'): void {
+    this.#step(t, async () => {
+      if (this.#stopped) {
+        req.onRecorded?.(null);
+        return;
+      }
+      let decided: () => void = () => undefined;
+      const decision = new Promise<void>((resolve) => (decided = resolve));
+      const run = runSlot(this.#ctx, t, {
+        ...req,
+        onRecorded: (id) => {
+          req.onRecorded?.(id);
+          decided();
+        },
+      });
+      this.#track(run);
+      await (mode === 'catch-up' ? run : decision);
+    });
+  }
+
+  /** One step in `t`'s line (see `SlotLine`), tracked for `idle()`. */
+  #step(t: JobTracker, step: () => Promise<void>): void {
+    this.#track(t.line.enqueue(step));
   }
 
   #track(p: Promise<void>): void {

@@ -59,7 +59,7 @@ describe('fencing', () => {
     assert.equal(h.store.holder('j'), null, 'job lock released');
   });
 
-  it('guardedPut fails (backend unavailable) -> not started; a missed record is attempted', async () => {
+  it('a transient write failure is settled and retried: the slot runs once, late by the retry', async () => {
     const h = await harness([jobConfig('j')], { now: T0, auto: 'success' });
     await h.scheduler.start();
     let failed = false;
@@ -69,11 +69,42 @@ describe('fencing', () => {
         throw new BackendUnavailableError('blip');
       }
     });
-    await h.clock.advanceTo(M(1));
+    await h.clock.advanceTo(M(1) + 1000);
+    await h.scheduler.idle();
+    assert.equal(h.runner.attempts.length, 1);
+    assert.equal(h.record('j', M(1))?.outcome, 'success');
+  });
+
+  it('a record write applied whose reply was lost: read back as ours, the slot runs once (not `running` forever)', async () => {
+    const h = await harness([jobConfig('j')], { now: T0, auto: 'success' });
+    await h.scheduler.start();
+    let lost = false;
+    h.backend.after('guardedPut', (args) => {
+      if (!lost && String(args[1]) === `runs/j/${M(1)}`) {
+        lost = true;
+        throw new BackendUnavailableError('connection dropped after sending');
+      }
+    });
+    await h.clock.advanceTo(M(1) + 1000);
+    await h.scheduler.idle();
+    assert.equal(lost, true);
+    assert.equal(h.runner.attempts.length, 1, 'the applied write is ours: the slot runs');
+    assert.equal(h.record('j', M(1))?.outcome, 'success');
+  });
+
+  it('a write whose reply was lost while leadership went: never started, left for the next leader', async () => {
+    const h = await harness([jobConfig('j')], { now: T0, auto: 'success' });
+    await h.scheduler.start();
+    h.backend.after('guardedPut', (args) => {
+      if (String(args[1]) === `runs/j/${M(1)}`) {
+        h.backend.lapse(h.leader);
+        throw new BackendUnavailableError('timeout');
+      }
+    });
+    await h.clock.advanceTo(M(1) + 1000);
     await h.scheduler.idle();
     assert.equal(h.runner.attempts.length, 0);
-    assert.deepEqual([h.record('j', M(1))?.outcome, h.record('j', M(1))?.reason], ['missed', 'backend_error']);
-    assert.equal(h.store.holder('j'), null);
+    assert.equal(h.backend.json<{ lastSlot: number }>('jobs/j')?.lastSlot, T0, 'lastSlot did not move over the unsettled slot');
   });
 
   it('lease invalid at the synchronous check (deadline passed, abort not yet run) -> never started', async () => {

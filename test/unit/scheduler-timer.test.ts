@@ -53,13 +53,13 @@ describe('one timer', () => {
     assert.deepEqual(started, ['runStarted', 'j', `j:${M(60)}`, 5_000]);
   });
 
-  it('several slots due at once (pause / clock step) -> misfire policy, reason deadline', async () => {
+  it('several slots due at once (a pause): each within its deadline runs, oldest first; older ones missed/deadline', async () => {
     const h = await harness([jobConfig('j', { deadlineMs: 90_000 })], { now: T0, auto: 'success' });
     await h.scheduler.start();
     h.clock.stepWall(5 * 60_000);
     await h.clock.advance(MAX_TIMER_MS);
     await h.scheduler.idle();
-    // Wall time is now 10:06:30: slots 10:01..10:06 were due; run_once runs 10:06 only.
+    // Wall time is now 10:06:30: slots 10:01..10:06 were due; 10:05 and 10:06 are within 90 s.
     assert.deepEqual(
       h.records('j').map((r) => [new Date(r.slot).toISOString().slice(11, 16), r.outcome, r.reason ?? null]),
       [
@@ -67,14 +67,16 @@ describe('one timer', () => {
         ['10:02', 'missed', 'deadline'],
         ['10:03', 'missed', 'deadline'],
         ['10:04', 'missed', 'deadline'],
-        ['10:05', 'missed', 'deadline'],
+        ['10:05', 'success', null],
         ['10:06', 'success', null],
       ],
     );
-    assert.equal(h.state('j')?.missedTotal, 5);
+    assert.equal(h.state('j')?.missedTotal, 4);
+    const tokens = h.records('j').filter((r) => r.token !== undefined).map((r) => BigInt(r.token!));
+    assert.ok(tokens[0]! < tokens[1]!, 'tokens increase in slot order');
   });
 
-  it('several slots due at once with misfire skip: late, not unscheduled -> the newest still runs', async () => {
+  it('several slots due at once with misfire skip: late, not unscheduled -> each within its deadline runs', async () => {
     const h = await harness([jobConfig('j', { misfire: 'skip' })], { now: T0, auto: 'success' });
     await h.scheduler.start();
     h.clock.stepWall(60_000);
@@ -83,7 +85,7 @@ describe('one timer', () => {
     assert.deepEqual(
       h.records('j').map((r) => [r.slot, r.outcome, r.reason ?? null]),
       [
-        [M(1), 'missed', 'deadline'],
+        [M(1), 'success', null],
         [M(2), 'success', null],
       ],
     );
