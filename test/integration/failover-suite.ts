@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
-import { assertLedgerInvariants, ledgerJobCommand, readLedger, waitForLedger } from '../helpers/ledger.js';
+import { assertLedgerInvariants, ledgerJobCommand, readLedger, waitForLedger, type LedgerEntry } from '../helpers/ledger.js';
+import { runLockd } from '../helpers/lockd-process.js';
+import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
+import type { RunRecord } from '../../src/scheduler/records.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { freezeOutsideLocks } from '../helpers/freeze.js';
@@ -43,8 +46,10 @@ export function failoverSuite(target: ProcessBackendTarget): void {
         assert.ok(entries.filter((e) => e.node === first.replica.name).every((e) => e.slot <= killedWall));
 
         await waitForLedger(ledger, (e) => e.filter((x) => x.node === next.replica.name).length >= 3, 10_000);
-        assertLedgerInvariants(readLedger(ledger));
+        const final = readLedger(ledger);
+        assertLedgerInvariants(final);
         assert.deepEqual(overlappingTerms(leadershipTerms(cluster.replicas), new Map([[first.replica.name, killedWall]])), []);
+        await assertAccounted(cluster, next.replica.name, final);
       } finally {
         await cluster.stop();
       }
@@ -64,8 +69,10 @@ export function failoverSuite(target: ProcessBackendTarget): void {
         assert.deepEqual(exit, { code: 0, signal: null });
 
         await waitForLedger(ledger, (e) => e.filter((x) => x.node === next.replica.name).length >= 2, 10_000);
-        assertLedgerInvariants(readLedger(ledger));
+        const final = readLedger(ledger);
+        assertLedgerInvariants(final);
         assert.deepEqual(overlappingTerms(leadershipTerms(cluster.replicas)), []);
+        await assertAccounted(cluster, next.replica.name, final);
       } finally {
         await cluster.stop();
       }
@@ -128,6 +135,14 @@ async function threeReplicas(target: ProcessBackendTarget, jobsFor: (ledger: str
     await cluster.stop();
     throw err;
   }
+}
+
+/** Every slot of the ledger job from its first to its last ledger line ran once or has a record with a reason. */
+async function assertAccounted(cluster: LockdCluster, reader: string, entries: LedgerEntry[]): Promise<void> {
+  const history = await runLockd(['history', 'ledger', '-n', '1000', '--json', '-c', cluster.file(`${reader}.yaml`)]);
+  assert.equal(history.code, 0, history.stderr);
+  const slots = entries.map((e) => e.slot).sort((a, b) => a - b);
+  assertSlotsAccounted({ schedule: '* * * * * *', ledger: entries, records: JSON.parse(history.stdout) as RunRecord[], from: slots[0]!, to: slots.at(-1)! });
 }
 
 function slowLines(file: string): string[] {

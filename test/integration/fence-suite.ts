@@ -4,7 +4,9 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { freezeOutsideLocks } from '../helpers/freeze.js';
 import { assertRunsNeverOverlap, readStubbornRuns, stubbornJobCommand, type StubbornRun } from '../helpers/ledger.js';
 import { LockdCluster } from '../helpers/lockd-cluster.js';
-import type { LockdProcess } from '../helpers/lockd-process.js';
+import { runLockd, type LockdProcess } from '../helpers/lockd-process.js';
+import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
+import type { RunRecord } from '../../src/scheduler/records.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_S = 3;
@@ -84,7 +86,8 @@ const faults: Fault[] = [
  * job every 2 s that ignores SIGTERM and writes an `alive` line with its token every 100 ms,
  * `kill_grace` at its 5 s default; then a fault on the leader. The ledger must show the old run's
  * last heartbeat before the first start of the job by another replica, no slot twice, tokens
- * increasing in slot order, and the job running again.
+ * increasing in slot order, every slot in the window run or recorded with a reason, and the job
+ * running again.
  */
 export function fenceSuite(target: FenceTarget): void {
   describe(`no run outlives its lease, whatever happens to the leader: ${target.name}`, { timeout: 600_000 }, () => {
@@ -137,6 +140,10 @@ export function fenceSuite(target: FenceTarget): void {
           const runs = readStubbornRuns(ledger);
           process.stdout.write(`# ${target.name}: ${fault.name}: runs ${runs.map((r) => `${r.node}/${r.token}`).join(' ')}\n`);
           assertRunsNeverOverlap(runs);
+          const reader = cluster.replicas.find((r) => r.isLeaderNow() && r.child.exitCode === null) ?? leader;
+          const history = await runLockd(['history', 'work', '-n', '1000', '--json', '-c', cluster.file(`${reader.name}.yaml`)]);
+          assert.equal(history.code, 0, history.stderr);
+          assertSlotsAccounted({ schedule: '*/2 * * * * *', ledger: runs, records: JSON.parse(history.stdout) as RunRecord[], from: runs[0]!.slot, to: runs.at(-1)!.slot });
         } finally {
           await cluster.stop();
           await Promise.all([...proxies.values()].flat().map((p) => p.close()));
