@@ -10,7 +10,7 @@ import { systemClock } from './clock.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { runAttempt } from './runner/run-attempt.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
-import { RequestInbox } from './requests.js';
+import { RequestInbox } from './request-inbox.js';
 import { abortableDelay, linkSignals, waitForAbort } from './abort.js';
 import { fencingWindow } from './election/fencing-window.js';
 import { RunFence } from './fencing/run-fence.js';
@@ -199,10 +199,13 @@ export class Daemon {
       groups: (sessionId) => this.fence.groups(sessionId),
     });
     this.scheduler = scheduler;
-    const inbox = new RequestInbox(this.backend, this.logger, {
-      trigger: (job) => scheduler.trigger(job),
-      resign: () => this.resign(),
-    }, this.config.node);
+    const inbox = new RequestInbox({
+      backend: this.backend,
+      leader: lease,
+      logger: this.logger,
+      node: this.config.node,
+      handlers: { trigger: (job) => scheduler.trigger(job), resign: () => this.resign() },
+    });
     try {
       await scheduler.start();
       inbox.start();
