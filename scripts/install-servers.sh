@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs (real etcd, ZooKeeper, Curator for the interop
-# peer, systemd-analyze for the unit file check, promtool from prometheus for the metrics format). Idempotent: does nothing when all are present.
+# peer, systemd-analyze for the unit file check, promtool from prometheus for the metrics format
+# and the alert rules, chromium for the status page test). Idempotent: does nothing when all are
+# present.
 set -euo pipefail
 need=()
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
@@ -10,6 +12,7 @@ need=()
 command -v javac >/dev/null || need+=(default-jdk-headless)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 [ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-servers: installing ${need[*]}"
   SUDO=""

@@ -84,6 +84,7 @@ export class Daemon {
     const metrics = new LockdMetrics();
     const daemon = new Daemon(config, backend, logger, metrics, watchdog, fence);
     metrics.bindHealth(() => backend.health());
+    metrics.leaseTtl.set(backend.ttlMs / 1000);
     if (config.http !== undefined) {
       daemon.http = await startHttpServer({
         listen: config.http.listen,

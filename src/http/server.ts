@@ -8,6 +8,10 @@ import { collectStatusPage } from '../observe/status-snapshot.js';
 import { LockdError, UsageError } from '../errors.js';
 import { parseHostPort } from '../config/host-port.js';
 import { parseStatusQuery } from './status-query.js';
+import { STATUS_PAGE_HTML } from './status-page.js';
+
+/** The page may run only its own inline script and style, and fetch only from this endpoint. */
+const STATUS_PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:";
 
 export interface HttpServer {
   /** The bound port (useful with `listen: 127.0.0.1:0`). */
@@ -27,7 +31,7 @@ export interface HttpServerOptions {
 }
 
 /**
- * `/metrics` (Prometheus text, streamed in chunks with turns of the event loop between them, so a
+ * `/` (the status page, `STATUS_PAGE_HTML`, which reads `/status`), `/metrics` (Prometheus text, streamed in chunks with turns of the event loop between them, so a
  * scrape of 10,000 jobs never holds the loop for long), `/healthz` (200 while alive and not
  * shutting down), `/readyz` (200 while the backend session is valid, else 503 with the reason),
  * `/status?offset=&limit=` (a page of `lockd status --json`, see `collectStatusPage`; 400 for a bad
@@ -71,6 +75,10 @@ interface Answer {
 async function respond(url: string, res: http.ServerResponse, opts: HttpServerOptions): Promise<void> {
   const { pathname, searchParams } = new URL(url, 'http://lockd');
   switch (pathname) {
+    case '/':
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': STATUS_PAGE_CSP });
+      res.end(STATUS_PAGE_HTML);
+      return;
     case '/metrics':
       return streamMetrics(res, opts.metrics);
     case '/healthz':
@@ -91,7 +99,7 @@ async function respond(url: string, res: http.ServerResponse, opts: HttpServerOp
       return send(res, { status: 200, type: 'application/json', body: `${JSON.stringify(snapshot, null, 2)}\n` });
     }
     default:
-      return send(res, text(404, 'not found: try /metrics /healthz /readyz /status'));
+      return send(res, text(404, 'not found: try / /metrics /healthz /readyz /status'));
   }
 }
 

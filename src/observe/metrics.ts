@@ -60,6 +60,12 @@ export class LockdMetrics {
     registers: [this.registry],
     collect: (): void => this.leaseRemaining.set(Math.max(0, (this.health().sessionRemainingMs ?? 0) / 1000)),
   });
+  /** Set once from the backend's `ttlMs`, so alerts can compare `lockd_lease_remaining_seconds` with it. */
+  readonly leaseTtl = new Gauge({
+    name: 'lockd_lease_ttl_seconds',
+    help: 'The lease TTL (etcd lease TTL, ZooKeeper session timeout, embedded row expiry)',
+    registers: [this.registry],
+  });
   /** Process-wide: what the stdout logger (`createLogger` without a destination) has dropped. */
   private logLinesCounted = 0;
   readonly logLinesDropped: Counter = new Counter({
