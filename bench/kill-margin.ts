@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
 import { freezeOutsideLocks } from '../test/helpers/freeze.js';
 import { readStubbornRuns, stubbornJobCommand } from '../test/helpers/ledger.js';
 import { LockdCluster } from '../test/helpers/lockd-cluster.js';
+import { processAlive } from '../test/helpers/process-alive.js';
 import { waitFor } from '../test/helpers/wait-for.js';
 
 /** How lockd's leader loses its lease in a trial. */
@@ -81,15 +81,6 @@ export async function killMargin(target: KillMarginTarget, fault: KillFault, ttl
 
 /** performance.now() when process `pid` is no longer running (zombies count as dead). */
 async function deathOf(pid: number): Promise<number> {
-  await waitFor(`process ${pid} to die`, () => !running(pid), 60_000, 2);
+  await waitFor(`process ${pid} to die`, () => !processAlive(pid), 60_000, 2);
   return performance.now();
-}
-
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }

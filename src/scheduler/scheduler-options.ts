@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { JobConfig } from '../config/types.js';
@@ -78,10 +79,14 @@ export interface SchedulerContext {
 export function createContext(opts: SchedulerOptions): SchedulerContext {
   const logger = opts.logger.child({ component: 'scheduler' });
   const events = opts.events ?? {};
+  const leadershipSignal = opts.leadershipSignal ?? opts.leader.signal;
+  // Every run in progress listens to these two for the whole run: thousands at once in a burst,
+  // by design, so no "possible memory leak" warning past Node's default of 10.
+  setMaxListeners(0, leadershipSignal, opts.leader.signal);
   return {
     backend: opts.backend,
     leader: opts.leader,
-    leadershipSignal: opts.leadershipSignal ?? opts.leader.signal,
+    leadershipSignal,
     cluster: opts.cluster,
     node: opts.node,
     clock: opts.clock,

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { JobConfig } from '../config/types.js';
 import type { FencingToken } from '../election/backend.js';
 import { settleOrphanRuns } from './orphan-runs.js';
@@ -13,6 +14,9 @@ import type { SlotEntry } from './slot-queue.js';
 import { SlotTimer } from './slot-timer.js';
 
 export { nextSlots } from './cron-slots.js';
+
+/** The longest synchronous stretch of backlog planning before the loop gets a turn. */
+const YIELD_EVERY_MS = 5;
 export { MAX_TIMER_MS } from './slot-timer.js';
 export type { SchedulerEvents, SchedulerOptions } from './scheduler-options.js';
 
@@ -76,13 +80,20 @@ export class Scheduler {
     const states = await Promise.all(trackers.map((t) => t.load()));
     await Promise.all(trackers.map((t) => settleOrphanRuns(this.#ctx, t.name)));
     opts.signal?.throwIfAborted();
-    await Promise.all(
-      trackers.map(async (t, i) => {
-        const state = states[i];
-        if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
-        else await this.#baseline(t, now);
-      }),
-    );
+    const baselines: Promise<void>[] = [];
+    let since = performance.now();
+    for (const [i, t] of trackers.entries()) {
+      const state = states[i];
+      if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
+      else baselines.push(this.#baseline(t, now));
+      // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
+      // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
+      if (performance.now() - since > YIELD_EVERY_MS) {
+        await nextTurn();
+        since = performance.now();
+      }
+    }
+    await Promise.all(baselines);
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
     // The job set may have been replaced (SIGHUP) while this started: schedule the current one.

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
 import { LockdProcess, pollLockdJson, runLockd } from '../helpers/lockd-process.js';
+import { processAlive } from '../helpers/process-alive.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { freezeOutsideLocks } from '../helpers/freeze.js';
 
@@ -118,7 +119,7 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.equal(during.code, 3, `the lock was free while the command's worker ran: ${during.stderr}`);
       const exit = await holder.exited;
       assert.equal(exit.code, 0, holder.stderr.join('\n'));
-      assert.equal(alive(worker), false, 'lockd lock returned (and released) while the worker still ran');
+      assert.equal(processAlive(worker), false, 'lockd lock returned (and released) while the worker still ran');
       const after = await runLockd(['lock', 'spool', '-c', config, '--', 'true']);
       assert.equal(after.code, 0, after.stderr);
     });
@@ -133,7 +134,7 @@ export function operationsSuite(target: OperationsTarget): void {
         const member = Number(readFileSync(memberPid, 'utf8'));
         let memberGoneAt: number | undefined;
         const watching = waitFor('the member to die', () => {
-          if (!alive(member)) memberGoneAt ??= Date.now();
+          if (!processAlive(member)) memberGoneAt ??= Date.now();
           return memberGoneAt !== undefined;
         }, 30_000, 5);
         if (fault === 'SIGKILL') holder.signal('SIGKILL');
@@ -161,16 +162,6 @@ export function operationsSuite(target: OperationsTarget): void {
       }
     });
   });
-}
-
-/** Whether `pid` runs (a zombie does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Waits until `file` exists and is not empty (what a test command writes first). */

@@ -104,3 +104,33 @@ describe('the slot ledger: every slot accounted for, tokens in slot order', () =
     ]);
   });
 });
+
+describe('bursts', () => {
+  it('1,000 jobs due in the same second all start, and Node warns of no listener leak', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const jobs = Array.from({ length: 1000 }, (_, i) => jobConfig(`j${i}`, { overlap: i % 2 === 0 ? 'skip' : 'allow' }));
+      const h = await harness(jobs, { now: M(0) + 59_000 });
+      await h.scheduler.start();
+      await h.clock.advanceTo(M(1) + 10);
+      await untilIdleOr(h, () => h.runner.attempts.length === 1000);
+      assert.equal(h.runner.attempts.length, 1000);
+      while (h.runner.live().length > 0) h.runner.finish('success');
+      await untilIdle(h);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
+/** Advances the fake clock in 10 ms steps until `done()` holds. */
+async function untilIdleOr(h: Harness, done: () => boolean, maxMs = 60_000): Promise<void> {
+  for (let waited = 0; !done(); waited += 10) {
+    assert.ok(waited < maxMs, 'condition never held');
+    await h.clock.advance(10);
+  }
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { monotonicMs } from '../../clock.js';
 import { LeadershipLostError } from '../../errors.js';
@@ -34,6 +35,8 @@ export class EmbeddedSession {
     started: number,
   ) {
     this.window = fencingWindow('embedded', ttlMs);
+    // Every lease of the session listens to its signal: as many as jobs running at once.
+    setMaxListeners(0, this.signal);
     this.killBy = started + ttlMs - this.window.marginMs;
   }
 

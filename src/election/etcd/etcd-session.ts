@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { monotonicMs } from '../../clock.js';
 import { LeadershipLostError } from '../../errors.js';
@@ -38,6 +39,8 @@ export class EtcdSession {
     this.leaseId = leaseId;
     this.ttlMs = ttlMs;
     this.window = fencingWindow('etcd', ttlMs);
+    // Every lease of the session listens to its signal: as many as jobs running at once.
+    setMaxListeners(0, this.controller.signal);
     this.killBy = grantSentAt + ttlMs - this.window.marginMs;
     this.watch.renewed(this.hexId, this.killBy);
     this.armDeadline();
