@@ -15,6 +15,11 @@ import { markdownTable, ms, percentile } from './stats.js';
  * machine (raw backend operation, bare spawn), since these machines are shared and noisy.
  */
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
+/** What the benchmark is doing, on stderr, so a long run shows where it is (and where it failed). */
+const progress = (what: string): void => void process.stderr.write(`# bench: ${what}\n`);
+/** `BENCH_ONLY=kill-margin`: only that section (the others print as not measured). */
+const only = process.env.BENCH_ONLY;
+const wanted = (section: string): boolean => only === undefined || only === section;
 const TTL_S = 3;
 
 const etcd = await startEtcd();
@@ -26,14 +31,19 @@ const targets: ProcessBackendTarget[] = [
   { name: 'zookeeper', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: zookeeper\n  connect: ${zk.connect}` },
 ];
 try {
-  const latency: LatencyRow[] = [
-    await lockLatency('embedded', { type: 'embedded', path: path.join(scratch, 'latency.db') }, () => rawSqlite(path.join(scratch, 'raw.db'))),
-    await lockLatency('etcd', { type: 'etcd', endpoints: [etcd.endpoint] }, () => rawEtcd(etcd.endpoint)),
-    await lockLatency('zookeeper', { type: 'zookeeper', connect: zk.connect }, () => rawZooKeeper(zk.connect)),
-  ];
+  const latency: LatencyRow[] = wanted('latency')
+    ? [
+        await lockLatency('embedded', { type: 'embedded', path: path.join(scratch, 'latency.db') }, () => rawSqlite(path.join(scratch, 'raw.db'))),
+        await lockLatency('etcd', { type: 'etcd', endpoints: [etcd.endpoint] }, () => rawEtcd(etcd.endpoint)),
+        await lockLatency('zookeeper', { type: 'zookeeper', connect: zk.connect }, () => rawZooKeeper(zk.connect)),
+      ]
+    : [];
   const failovers: FailoverRow[] = [];
-  for (const target of targets) failovers.push(await failover(target, TTL_S, TRIALS));
-  const delay = await startDelay(targets[0]!, 20);
+  for (const target of wanted('failover') ? targets : []) {
+    progress(`failover ${target.name}`);
+    failovers.push(await failover(target, TTL_S, TRIALS));
+  }
+  const delay = wanted('start-delay') ? await startDelay(targets[0]!, 20) : { lockdP50: NaN, lockdP99: NaN, spawnP50: NaN, spawnP99: NaN };
   const hostPort = (text: string): { host: string; port: number } => {
     const [host, port] = text.replace('http://', '').split(':');
     return { host: host!, port: Number(port) };
@@ -48,8 +58,9 @@ try {
     { name: 'zookeeper', servers: () => [hostPort(zk.connect)], backendYaml: (_dir, eps) => `  type: zookeeper\n  connect: ${eps.join(',')}` },
   ];
   const margins: KillMarginRow[] = [];
-  for (const target of killTargets) {
+  for (const target of wanted('kill-margin') ? killTargets : []) {
     for (const fault of ['sigkill', 'sigstop', ...(target.servers ? (['blackhole'] as const) : [])] as const) {
+      progress(`kill margin ${target.name} ${fault}`);
       margins.push(await killMargin(target, fault, TTL_S, TRIALS));
     }
   }

@@ -12,6 +12,7 @@ need=()
 command -v javac >/dev/null || need+=(default-jdk-headless)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 [ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-servers: installing ${need[*]}"

@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { LockdConfig } from './config/types.js';
 import { loadConfig } from './config/load.js';
-import type { Backend, CandidateInfo, Lease } from './election/backend.js';
+import type { Backend, CandidateInfo, Lease, SessionWatch } from './election/backend.js';
 import { createBackend } from './election/create-backend.js';
 import { ConfigError, LeadershipLostError, LockdError } from './errors.js';
 import { LockdMetrics } from './observe/metrics.js';
@@ -15,6 +15,11 @@ import { abortableDelay, linkSignals, waitForAbort } from './abort.js';
 import { fencingWindow } from './election/fencing-window.js';
 import { RunFence } from './fencing/run-fence.js';
 import { Watchdog } from './fencing/watchdog.js';
+import { ClockPeers, median } from './clock-peers.js';
+import { ClockWatch } from './scheduler/clock-watch.js';
+
+/** How often the skew against the other candidates is measured. */
+const SKEW_CHECK_MS = 5000;
 
 /** How long a replica that resigned waits before campaigning again. */
 const RESIGN_PAUSE_MS = 1000;
@@ -50,6 +55,9 @@ export class Daemon {
   private http: HttpServer | undefined;
   private leaseOfTerm: Lease | undefined;
   private ended: Promise<void> | undefined;
+  private readonly clockWatch = new ClockWatch(systemClock);
+  private readonly clocks: ClockPeers;
+  private skewTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     config: LockdConfig,
@@ -65,6 +73,42 @@ export class Daemon {
     this.logger = logger.child({ component: 'daemon' });
     this.metrics = metrics;
     this.me = { node: config.node, host: os.hostname(), pid: process.pid, since: new Date().toISOString() };
+    this.clocks = new ClockPeers(backend, config.node, systemClock, this.logger);
+  }
+
+  /**
+   * After every acknowledged renewal: a wall-clock step is logged, counted
+   * (`lockd_clock_step_seconds_total`) and handed to the scheduler's step policy at once.
+   */
+  private checkClock(): void {
+    const step = this.clockWatch.check();
+    if (step === 0) return;
+    this.metrics.clockSteps.inc({ direction: step > 0 ? 'forward' : 'backward' }, Math.abs(step) / 1000);
+    this.logger.warn({ step_ms: Math.round(step) }, step > 0 ? 'wall clock stepped forward' : 'wall clock stepped back');
+    this.scheduler?.recheckClock();
+  }
+
+  /**
+   * Every few seconds: the skew against the other candidates (`lockd_clock_skew_seconds`); a
+   * leader whose clock most candidates disagree with (`leader.max_clock_skew`) resigns.
+   */
+  private async checkSkew(): Promise<void> {
+    let offsets: number[];
+    try {
+      offsets = [...(await this.clocks.offsets()).values()];
+    } catch {
+      return;
+    }
+    this.metrics.clockSkew.set(median(offsets) / 1000);
+    if (this.scheduler !== undefined && !(await this.clockAgrees())) {
+      this.logger.error('resigning: this wall clock disagrees with most candidates');
+      this.resign();
+    }
+  }
+
+  /** Whether most candidates' clocks agree with ours; true when they cannot be read (nothing to compare with). */
+  private clockAgrees(): Promise<boolean> {
+    return this.clocks.agreesWithMajority(this.config.leader.maxClockSkewMs).catch(() => true);
   }
 
   /**
@@ -74,15 +118,28 @@ export class Daemon {
   static async start(config: LockdConfig, logger: Logger): Promise<Daemon> {
     const watchdog = await Watchdog.start(logger);
     const fence = new RunFence(watchdog, fencingWindow(config.backend.type, config.leader.ttlMs).lossGraceMs, logger.child({ component: 'fence' }));
+    // Every acknowledged renewal is also when the wall clock is compared with the monotonic one.
+    let onRenewal: () => void = () => undefined;
+    const sessionWatch: SessionWatch = {
+      renewed: (session, killBy) => {
+        fence.renewed(session, killBy);
+        onRenewal();
+      },
+      lost: (session, killBy) => fence.lost(session, killBy),
+    };
     let backend: Backend;
     try {
-      backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger, sessionWatch: fence });
+      backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger, sessionWatch });
     } catch (err) {
       await watchdog.close();
       throw err;
     }
     const metrics = new LockdMetrics();
     const daemon = new Daemon(config, backend, logger, metrics, watchdog, fence);
+    onRenewal = () => daemon.checkClock();
+    daemon.clocks.start();
+    daemon.skewTimer = setInterval(() => void daemon.checkSkew(), SKEW_CHECK_MS);
+    daemon.skewTimer.unref();
     metrics.bindHealth(() => backend.health());
     metrics.leaseTtl.set(backend.ttlMs / 1000);
     if (config.http !== undefined) {
@@ -162,6 +219,8 @@ export class Daemon {
       if (end === 'resign') await abortableDelay(RESIGN_PAUSE_MS, stop);
     }
     await this.drain([...this.drainingTerms]);
+    clearInterval(this.skewTimer);
+    this.clocks.stop();
     await this.http?.close();
     await this.backend.close();
     await this.watchdog.close();
@@ -198,6 +257,8 @@ export class Daemon {
       events: this.metrics.schedulerEvents(),
       busyElsewhere: (job) => [...this.drainingTerms].some((term) => term.running().some((run) => run.job === job)),
       groups: (sessionId) => this.fence.groups(sessionId),
+      clockTrusted: () => this.clockAgrees(),
+      untrustedClock: () => this.resign(),
     });
     this.scheduler = scheduler;
     const inbox = new RequestInbox({
@@ -208,6 +269,8 @@ export class Daemon {
       handlers: { trigger: (job) => scheduler.trigger(job), resign: () => this.resign() },
     });
     try {
+      // A replica whose clock most candidates disagree with must not name slots from it.
+      if (!(await this.clockAgrees())) throw new LockdError('CLOCK_SKEW', 'this wall clock disagrees with most candidates');
       await scheduler.start();
       inbox.start();
     } catch (err) {

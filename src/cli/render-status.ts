@@ -51,6 +51,9 @@ export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean, o
   }
   const waiting = s.candidates.filter((c) => s.leader === null || c.node !== s.leader.node || c.pid !== s.leader.pid);
   out.push(`${bold(color, 'waiting')} ${waiting.length === 0 ? '-' : waiting.map((c) => `${c.node} (${c.host}:${c.pid})`).join(', ')}`);
+  // A clock more than a second off (a step, or skew between machines) is worth a line.
+  const off = s.clocks.filter((c) => Math.abs(c.offsetMs) >= 2000);
+  if (off.length > 0) out.push(`${bold(color, 'clocks')}  ${off.map((c) => `${c.node} ${c.offsetMs > 0 ? '+' : '-'}${formatDuration(Math.abs(c.offsetMs))}`).join(', ')} (against this machine)`);
   if (s.jobs.length === 0) {
     out.push('', 'no jobs configured');
     return `${out.join('\n')}\n`;

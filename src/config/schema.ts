@@ -33,8 +33,9 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
   const node = reader.string(nodeEntry) ?? `${hostname()}-${process.pid}`;
   if (nodeEntry && node.trim() === '') reader.reportValue(nodeEntry, 'must not be empty');
 
-  const leader = reader.mapping(fields.get('leader'), ['ttl']);
+  const leader = reader.mapping(fields.get('leader'), ['ttl', 'max_clock_skew']);
   const ttlMs = reader.duration(leader?.get('ttl'), { min: TTL_MIN_MS, max: TTL_MAX_MS }) ?? 10_000;
+  const maxClockSkewMs = reader.duration(leader?.get('max_clock_skew'), { min: 1000 }) ?? 5000;
 
   const jobs: JobConfig[] = [];
   for (const entry of (reader.mapping(fields.get('jobs')) ?? new Map<string, Entry>()).values()) {
@@ -48,7 +49,7 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
     cluster,
     node,
     backend: readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND },
-    leader: { ttlMs },
+    leader: { ttlMs, maxClockSkewMs },
     shutdownGraceMs: reader.duration(fields.get('shutdown_grace')) ?? 30_000,
     ...(http === undefined ? {} : { http }),
     log: { level: readLogLevel(reader, fields.get('log')) },

@@ -47,7 +47,11 @@ export interface LockdConfig {
   cluster: string;
   node: string;
   backend: BackendConfig;
-  leader: { ttlMs: number };
+  /**
+   * `maxClockSkewMs` (`leader.max_clock_skew`, default 5 s): a leader whose wall clock is off by more
+   * than this from the median of the live candidates' clocks resigns rather than schedule from it.
+   */
+  leader: { ttlMs: number; maxClockSkewMs: number };
   shutdownGraceMs: number;
   /** `host:port`; undefined = HTTP disabled. */
   http?: { listen: string };

@@ -66,6 +66,17 @@ export class LockdMetrics {
     help: 'The lease TTL (etcd lease TTL, ZooKeeper session timeout, embedded row expiry)',
     registers: [this.registry],
   });
+  readonly clockSteps = new Counter({
+    name: 'lockd_clock_step_seconds_total',
+    help: 'Wall-clock steps this replica noticed (wall time moving unlike monotonic time), in seconds',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
+  readonly clockSkew = new Gauge({
+    name: 'lockd_clock_skew_seconds',
+    help: 'Median of the live candidates\' wall clocks minus this replica\'s (positive: the others are ahead)',
+    registers: [this.registry],
+  });
   /** Process-wide: what the stdout logger (`createLogger` without a destination) has dropped. */
   private logLinesCounted = 0;
   readonly logLinesDropped: Counter = new Counter({

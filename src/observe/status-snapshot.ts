@@ -1,5 +1,6 @@
-import type { Backend, CandidateInfo, ElectionView } from '../election/backend.js';
+import type { Backend, CandidateInfo, ElectionView, KeyValue } from '../election/backend.js';
 import type { JobConfig, LockdConfig } from '../config/types.js';
+import { clocksPrefix, parsePublished } from '../clock-peers.js';
 import { jobStateKey, runsPrefix, type JobState, type RunRecord } from '../scheduler/records.js';
 import { nextSlots } from '../scheduler/scheduler.js';
 import { mapLimit } from './map-limit.js';
@@ -24,6 +25,11 @@ interface StatusHeader {
   /** `leaseRemainingMs` when the backend can tell (see `ElectionView`). */
   leader: (CandidateInfo & { token: string; ttlMs: number; leaseRemainingMs?: number }) | null;
   candidates: CandidateInfo[];
+  /**
+   * Each live candidate's wall clock minus the reader's (ms; positive: ahead), from what it last
+   * published (up to a second old): clock steps and skew between replicas show here.
+   */
+  clocks: Array<{ node: string; offsetMs: number }>;
 }
 
 /** The shape of `lockd status --json` (DESIGN §8). */
@@ -61,23 +67,28 @@ const READS_IN_FLIGHT = 32;
  * backend cannot be read.
  */
 export async function collectStatus(backend: Backend, config: LockdConfig, nowMs: number, opts: { jobs?: readonly JobConfig[] } = {}): Promise<StatusSnapshot> {
-  const [view, jobs] = await Promise.all([backend.observe(), readJobs(backend, opts.jobs ?? config.jobs, nowMs)]);
-  return { ...header(backend, config, view), summary: summarize(jobs), jobs, at: new Date(nowMs).toISOString() };
+  const [view, clocks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), readJobs(backend, opts.jobs ?? config.jobs, nowMs)]);
+  return { ...header(backend, config, view, clocks, nowMs), summary: summarize(jobs), jobs, at: new Date(nowMs).toISOString() };
 }
 
 /** `/status?offset=&limit=`: reads only the page's jobs (see `collectStatus`). Throws like it. */
 export async function collectStatusPage(backend: Backend, config: LockdConfig, nowMs: number, page: { offset: number; limit: number }): Promise<StatusPage> {
   const selected = config.jobs.slice(page.offset, page.offset + page.limit);
-  const [view, jobs] = await Promise.all([backend.observe(), readJobs(backend, selected, nowMs)]);
-  return { ...header(backend, config, view), total: config.jobs.length, offset: page.offset, limit: page.limit, jobs, at: new Date(nowMs).toISOString() };
+  const [view, clocks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), readJobs(backend, selected, nowMs)]);
+  return { ...header(backend, config, view, clocks, nowMs), total: config.jobs.length, offset: page.offset, limit: page.limit, jobs, at: new Date(nowMs).toISOString() };
 }
 
-function header(backend: Backend, config: LockdConfig, view: ElectionView): StatusHeader {
+function header(backend: Backend, config: LockdConfig, view: ElectionView, clocks: KeyValue[], nowMs: number): StatusHeader {
+  const live = new Set(view.candidates.map((c) => c.node));
   return {
     cluster: config.cluster,
     backend: backend.kind,
     leader: view.leader === null ? null : { ...view.leader, token: view.leader.token.toString(), ttlMs: backend.ttlMs },
     candidates: view.candidates,
+    clocks: clocks
+      .map((kv) => parsePublished(kv.value))
+      .filter((c) => c !== undefined && live.has(c.node))
+      .map((c) => ({ node: c!.node, offsetMs: c!.wall - nowMs })),
   };
 }
 

@@ -42,7 +42,7 @@ export function planBacklog(
   job: Pick<JobConfig, 'schedule' | 'timezone' | 'misfire' | 'deadlineMs' | 'history'>,
   afterMs: number,
   nowMs: number,
-  staleReason: Extract<NotRunReason, 'no_leader' | 'deadline'>,
+  staleReason: Extract<NotRunReason, 'no_leader' | 'deadline' | 'clock_step'>,
 ): BacklogPlan {
   const newestFirst: number[] = [];
   let truncated = false;

@@ -16,7 +16,8 @@ export type NotRunReason =
   | 'no_leader' // no leader was scheduling at the slot's time and misfire policy did not run it
   | 'misfire_skip' // misfire: skip
   | 'deadline' // the slot could not start before its deadline (queue wait, late start)
-  | 'leadership_lost'; // leadership was lost between the slot and the start
+  | 'leadership_lost' // leadership was lost between the slot and the start
+  | 'clock_step'; // the wall clock stepped forward over the slot (and the majority of replicas agreed with it); misfire policy applied
 
 /** `runs/<job>/<slot ms>`: one record per slot (or manual run), created if absent, then updated. */
 export interface RunRecord {

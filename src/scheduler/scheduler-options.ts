@@ -53,6 +53,13 @@ export interface SchedulerOptions {
   busyElsewhere?: (job: string) => boolean;
   /** Where runs report their process groups, per backend session (the daemon's `RunFence`). Default: nowhere. */
   groups?: (sessionId: string) => GroupRegistry;
+  /**
+   * After a forward wall-clock step: whether this replica's clock agrees with the majority of the
+   * live candidates (then the step is taken as real). Default: always.
+   */
+  clockTrusted?: () => Promise<boolean>;
+  /** Called when `clockTrusted` said no: the daemon resigns; the scheduler has recorded nothing of the step. */
+  untrustedClock?: () => void;
 }
 
 /** What the scheduler's parts share (internal). */
@@ -71,6 +78,8 @@ export interface SchedulerContext {
   busyElsewhere: (job: string) => boolean;
   /** See `SchedulerOptions.groups`. */
   groups: ((sessionId: string) => GroupRegistry) | undefined;
+  clockTrusted: () => Promise<boolean>;
+  untrustedClock: () => void;
   /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
   emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
 }
@@ -94,6 +103,8 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
     runner: opts.runner,
     busyElsewhere: opts.busyElsewhere ?? (() => false),
     groups: opts.groups,
+    clockTrusted: opts.clockTrusted ?? (() => Promise.resolve(true)),
+    untrustedClock: opts.untrustedClock ?? (() => undefined),
     emit(name, ...args) {
       const hook = events[name] as ((...a: unknown[]) => void) | undefined;
       if (!hook) return;

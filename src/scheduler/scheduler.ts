@@ -12,6 +12,7 @@ import { runSlot, type SlotRequest } from './run-slot.js';
 import { createContext, type SchedulerContext, type SchedulerOptions } from './scheduler-options.js';
 import type { SlotEntry } from './slot-queue.js';
 import { SlotTimer } from './slot-timer.js';
+import { ClockWatch } from './clock-watch.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -48,14 +49,19 @@ export class Scheduler {
   /** The timer holds the job set's slots: `start()` finished (set by it, after its awaits). */
   #armed = false;
   #stopped = false;
+  readonly #clockWatch: ClockWatch;
+  /** Set while the slots of a forward clock step the majority agreed with are handled. */
+  #stepReason: 'clock_step' | undefined;
 
   constructor(opts: SchedulerOptions) {
     this.#ctx = createContext(opts);
+    this.#clockWatch = new ClockWatch(opts.clock);
     this.#timer = new SlotTimer({
       clock: opts.clock,
       random: opts.random ?? Math.random,
       logger: this.#ctx.logger,
       onDue: (entry, now) => this.#onDue(entry, now),
+      onFire: (now) => this.#onFire(now),
     });
     this.#jobs = new Map(opts.jobs.map((j) => [j.name, j]));
     opts.leader.signal.addEventListener('abort', () => this.stopScheduling(), { once: true });
@@ -236,11 +242,12 @@ export class Scheduler {
    * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`):
    * the slots beyond the record cap are counted in one state write, then each missed slot is
    * recorded, then the slots to run run one after another (catch-up), all before any newer slot.
-   * `no_leader` (a new term) follows the job's `misfire`; `deadline` (several slots due at once
+   * `no_leader` (a new term) and `clock_step` (the wall clock jumped over them) follow the job's
+   * `misfire`; `deadline` (several slots due at once
    * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
    * within `deadline` runs (at most `MAX_RUN_ALL`), as `run_all` would.
    */
-  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline'): void {
+  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step'): void {
     const job = staleReason === 'deadline' ? { ...t.job, misfire: 'run_all' as const } : t.job;
     let plan;
     try {
@@ -271,9 +278,60 @@ export class Scheduler {
     } catch {
       following = undefined;
     }
-    if (following !== undefined && following <= now) this.#backlog(t, e.slot - 1, now, 'deadline');
+    if (following !== undefined && following <= now) this.#backlog(t, e.slot - 1, now, this.#stepReason ?? 'deadline');
     else this.#enqueue(t, { slot: e.slot, manual: false }, 'live');
     this.#timer.schedule(t.job, now);
+  }
+
+  /**
+   * Looks for a wall-clock step at every timer fire (the daemon also calls `recheckClock` after
+   * every acknowledged renewal). Backward: every job's next slot is planned again from its last
+   * handled slot (names already handled never run again, so a job is silent only for those).
+   * Forward: nothing is handled until the daemon says whether this replica's clock agrees with the
+   * majority of candidates; if it does, the slots jumped over are handled by misfire policy (reason
+   * `clock_step`); if not, the daemon resigns and nothing of the step was recorded, so a replica
+   * with a correct clock takes over from an untouched `lastSlot`.
+   */
+  #onFire(now: number): boolean {
+    const step = this.#stepReason === undefined ? this.#clockWatch.check() : 0;
+    if (step === 0) return true;
+    this.#ctx.logger.warn({ step_ms: Math.round(step) }, step > 0 ? 'wall clock stepped forward while leading' : 'wall clock stepped back while leading');
+    if (step < 0) {
+      for (const entry of this.#timer.drain()) {
+        const t = this.#trackers.get(entry.job);
+        if (t) this.#timer.schedule(t.job, Math.max(now, t.lastSlot ?? now));
+      }
+      return true;
+    }
+    void this.#afterForwardStep();
+    return false;
+  }
+
+  async #afterForwardStep(): Promise<void> {
+    let trusted: boolean;
+    try {
+      trusted = await this.#ctx.clockTrusted();
+    } catch (err) {
+      this.#ctx.logger.warn({ err }, 'could not compare clocks with the other candidates; taking the step as real');
+      trusted = true;
+    }
+    if (this.#stopped) return;
+    if (!trusted) {
+      this.#ctx.logger.error('this clock disagrees with the majority of candidates: not scheduling from it');
+      this.#ctx.untrustedClock();
+      return;
+    }
+    this.#stepReason = 'clock_step';
+    try {
+      this.#timer.fireNow();
+    } finally {
+      this.#stepReason = undefined;
+    }
+  }
+
+  /** Checks for a wall-clock step now rather than at the next timer fire (see `#onFire`). */
+  recheckClock(): void {
+    if (this.#armed && !this.#stopped) this.#timer.fireNow();
   }
 
   /**

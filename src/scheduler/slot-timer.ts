@@ -22,14 +22,20 @@ export class SlotTimer {
   readonly #random: () => number;
   readonly #logger: Logger;
   readonly #onDue: (entry: SlotEntry, now: number) => void;
+  readonly #onFire: ((now: number) => boolean) | undefined;
   #cancel: (() => void) | undefined;
   #stopped = false;
 
-  constructor(opts: { clock: Clock; random: () => number; logger: Logger; onDue: (entry: SlotEntry, now: number) => void }) {
+  /**
+   * `onFire(now)` runs first at every fire; when it returns false nothing is handled and the timer
+   * is not re-armed: the owner calls `fireNow()` when it is ready (a clock step being checked).
+   */
+  constructor(opts: { clock: Clock; random: () => number; logger: Logger; onDue: (entry: SlotEntry, now: number) => void; onFire?: (now: number) => boolean }) {
     this.#clock = opts.clock;
     this.#random = opts.random;
     this.#logger = opts.logger;
     this.#onDue = opts.onDue;
+    this.#onFire = opts.onFire;
   }
 
   /**
@@ -78,11 +84,18 @@ export class SlotTimer {
     this.#queue.clear();
   }
 
+  /** Fires now, as if the timer had: for a clock step noticed elsewhere, or after `onFire` held a fire. */
+  fireNow(): void {
+    this.#cancel?.();
+    this.#fire();
+  }
+
   #fire(): void {
     this.#cancel = undefined;
     if (this.#stopped) return;
     // Fired early (wall clock stepped back) or at the re-arm cap: nothing may be due; just re-arm.
     const now = this.#clock.now();
+    if (this.#onFire !== undefined && !this.#onFire(now)) return;
     for (let e = this.#queue.peek(); e && e.fireAt <= now && !this.#stopped; e = this.#queue.peek()) {
       this.#queue.pop();
       this.#onDue(e, now);

@@ -78,6 +78,15 @@ export class FakeClock implements Clock {
     await this.advance(wallMs - this.#wall);
   }
 
+  /**
+   * A pause of this process (SIGSTOP, a starved loop): both clocks move by `ms` and no timer fires;
+   * the overdue ones fire, late, at the next `advance`.
+   */
+  freeze(ms: number): void {
+    this.#wall += ms;
+    this.#mono += ms;
+  }
+
   /** Steps the wall clock only (e.g. NTP); armed timers keep their monotonic deadlines. */
   stepWall(deltaMs: number): void {
     this.#wall += deltaMs;
@@ -92,6 +101,8 @@ export class FakeClock implements Clock {
   }
 
   #moveTo(mono: number): void {
+    // A timer overdue after `freeze` fires now, late; time never runs backwards.
+    if (mono <= this.#mono) return;
     this.#wall += mono - this.#mono;
     this.#mono = mono;
   }

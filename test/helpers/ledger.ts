@@ -71,7 +71,7 @@ export interface StubbornRun extends LedgerEntry {
  * The shell line of a job that traps (ignores) SIGTERM, as a job that flushes and cleans up for
  * long would, and writes an `alive` line with its token every 100 ms; so only SIGKILL ends it. It
  * gives up by itself after `maxSeconds` (default 60), so a test that fails leaves nothing running
- * for long.
+ * for long. The line is for a lockd config (`run:`), which expands `$$` to `$`.
  */
 export function stubbornJobCommand(file: string, opts: { maxSeconds?: number; noisy?: boolean } = {}): string {
   const now = '$(date +%s%N)';
@@ -79,7 +79,8 @@ export function stubbornJobCommand(file: string, opts: { maxSeconds?: number; no
   // `noisy`: five 1000-character lines to stdout every 100 ms, which lockd logs line by line.
   const noise = opts.noisy === true ? " printf '%01000d\\n' 0 0 0 0 0;" : '';
   return [
-    `echo "start $LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE ${now} $$" >> '${file}'`,
+    // `$$$$`: lockd reads `$$` in its config as a literal `$`, so the shell gets `$$`, its own pid.
+    `echo "start $LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE ${now} $$$$" >> '${file}'`,
     "trap '' TERM",
     'i=0',
     `while [ $i -lt ${maxSeconds * 10} ]; do${noise} echo "alive $LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE ${now}" >> '${file}'; sleep 0.1; i=$((i+1)); done`,

@@ -23,6 +23,8 @@ export interface ClusterOptions {
   ttl: string;
   shutdownGrace?: string;
   extraYaml?: string;
+  /** More top-level YAML for replica `node` only (e.g. its own `http.listen`). */
+  extraYamlFor?: (node: string) => string;
 }
 
 /**
@@ -58,6 +60,7 @@ export class LockdCluster {
         `  ttl: ${this.opts.ttl}`,
         `shutdown_grace: ${this.opts.shutdownGrace ?? '5s'}`,
         this.opts.extraYaml ?? '',
+        this.opts.extraYamlFor?.(node) ?? '',
         'jobs:',
         jobsYaml,
         '',

@@ -56,7 +56,15 @@ export interface Harness {
  */
 export async function harness(
   jobs: JobConfig[],
-  opts: { now: number; store?: FakeStore; auto?: FakeRunner['auto']; random?: () => number; withLeadershipSignal?: AbortSignal } = { now: 0 },
+  opts: {
+    now: number;
+    store?: FakeStore;
+    auto?: FakeRunner['auto'];
+    random?: () => number;
+    withLeadershipSignal?: AbortSignal;
+    clockTrusted?: () => Promise<boolean>;
+    untrustedClock?: () => void;
+  } = { now: 0 },
 ): Promise<Harness> {
   const clock = new FakeClock(opts.now);
   const store = opts.store ?? new FakeStore();
@@ -89,6 +97,8 @@ export async function harness(
       lockReleased: hook('lockReleased'),
     },
     ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.clockTrusted ? { clockTrusted: opts.clockTrusted } : {}),
+    ...(opts.untrustedClock ? { untrustedClock: opts.untrustedClock } : {}),
   });
   return {
     clock,

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
         password: 's3cret',
         tls: { ca: '/etc/lockd/ca.pem', cert: '/etc/lockd/client.pem', key: '/etc/lockd/client-key.pem' },
       },
-      leader: { ttlMs: 15_000 },
+      leader: { ttlMs: 15_000, maxClockSkewMs: 5000 },
       shutdownGraceMs: 90_000,
       http: { listen: '[::1]:9464' },
       log: { level: 'warn' },
@@ -105,7 +105,7 @@ describe('loadConfig', () => {
       cluster: 'default',
       node: `${hostname()}-${process.pid}`,
       backend: { type: 'embedded', path: './lockd.db' },
-      leader: { ttlMs: 10_000 },
+      leader: { ttlMs: 10_000, maxClockSkewMs: 5000 },
       shutdownGraceMs: 30_000,
       log: { level: 'info' },
       jobs: [

@@ -37,6 +37,10 @@ const withLeader: StatusSnapshot = {
     { node: 'web-1', host: 'host-a', pid: 4242, since: '2026-11-29T09:55:00.000Z' },
     { node: 'web-2', host: 'host-b', pid: 777, since: '2026-11-29T09:56:00.000Z' },
   ],
+  clocks: [
+    { node: 'web-1', offsetMs: 120 },
+    { node: 'web-2', offsetMs: 3_600_400 },
+  ],
   summary: summarize(jobs),
   jobs,
   at: '2026-11-29T10:00:00.000Z',
@@ -50,6 +54,7 @@ describe('lockd status, text form', () => {
         'cluster billing  (backend etcd)',
         'leader  web-1  host host-a pid 4242  token 1234  since 2026-11-29T09:55:00.000Z (5m ago)  lease 7s left of 10s',
         'waiting web-2 (host-b:777)',
+        'clocks  web-2 +1h0.4s (against this machine)',
         'jobs    2: 1 ok, 0 failing, 0 missed, 0 running, 1 never run',
         'next    2026-11-29T10:00:05.000Z (in 5s): tick',
         '',
@@ -62,7 +67,7 @@ describe('lockd status, text form', () => {
   });
 
   it('with no leader: says so plainly', () => {
-    const text = renderStatus({ ...withLeader, leader: null, candidates: [], summary: summarize([]), jobs: [] }, now, false);
+    const text = renderStatus({ ...withLeader, leader: null, candidates: [], clocks: [], summary: summarize([]), jobs: [] }, now, false);
     assert.equal(
       text,
       [
