@@ -58,30 +58,37 @@ export class JobTracker {
   }
 
   /**
-   * Reads `jobs/<job>` and merges it into memory (the newer `lastSlot`; its `missedTotal` added).
-   * Returns the stored state, or undefined when absent or unreadable (logged). Rejects only when the
-   * backend cannot be read.
+   * Reads `jobs/<job>` and merges it into memory (see `merge`). Returns the stored state, or
+   * undefined when absent or unreadable (logged). Rejects only when the backend cannot be read.
    */
   load(): Promise<JobState | undefined> {
-    const loading = this.#ctx.backend.get(jobStateKey(this.name)).then((raw) => {
-      if (raw === undefined) return undefined;
-      let state: JobState;
-      try {
-        state = JSON.parse(raw) as JobState;
-      } catch (err) {
-        this.#ctx.logger.error({ err, job: this.name }, 'job state is not JSON; treating it as absent');
-        return undefined;
-      }
-      if (typeof state.lastSlot === 'number') this.lastSlot = Math.max(this.lastSlot ?? state.lastSlot, state.lastSlot);
-      if (!this.lastRunId && typeof state.lastRunId === 'string') this.lastRunId = state.lastRunId;
-      if (typeof state.missedTotal === 'number') this.missedTotal += state.missedTotal;
-      return state;
-    });
+    const loading = this.#ctx.backend.get(jobStateKey(this.name)).then((raw) => this.merge(raw));
     this.#ready = loading.then(
       () => undefined,
       () => undefined,
     );
     return loading;
+  }
+
+  /**
+   * Merges the stored `jobs/<job>` text (`raw`; undefined when there is none), read by the caller
+   * (the scheduler's start reads every job's at once), into memory: the newer `lastSlot`, its
+   * `missedTotal` added. Call before any state write of this tracker. Returns the parsed state, or
+   * undefined when absent or not JSON (logged). Never throws.
+   */
+  merge(raw: string | undefined): JobState | undefined {
+    if (raw === undefined) return undefined;
+    let state: JobState;
+    try {
+      state = JSON.parse(raw) as JobState;
+    } catch (err) {
+      this.#ctx.logger.error({ err, job: this.name }, 'job state is not JSON; treating it as absent');
+      return undefined;
+    }
+    if (typeof state.lastSlot === 'number') this.lastSlot = Math.max(this.lastSlot ?? state.lastSlot, state.lastSlot);
+    if (!this.lastRunId && typeof state.lastRunId === 'string') this.lastRunId = state.lastRunId;
+    if (typeof state.missedTotal === 'number') this.missedTotal += state.missedTotal;
+    return state;
   }
 
   /** Notes a slot as handled (its record exists); scheduled slots advance `lastSlot`. */

@@ -7,12 +7,14 @@ import { raceAbort } from './abortable.js';
 import { nextSlot } from './cron-slots.js';
 import { schedulingStopped } from './job-lock.js';
 import { JobTracker } from './job-tracker.js';
+import { Limiter } from './limiter.js';
 import { planBacklog } from './misfire.js';
 import { runSlot, type SlotRequest } from './run-slot.js';
 import { createContext, type SchedulerContext, type SchedulerOptions } from './scheduler-options.js';
 import type { SlotEntry } from './slot-queue.js';
 import { SlotTimer } from './slot-timer.js';
 import { ClockWatch } from './clock-watch.js';
+import { readJobStates, START_CONCURRENCY } from './start-reads.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -68,13 +70,18 @@ export class Scheduler {
   }
 
   /**
-   * Handles the slots missed since each job's `jobs/<job>.lastSlot` by its misfire policy (see
-   * `planBacklog`: missed records written, runs one after another, oldest first, all in the job's
-   * line ahead of any newer slot; not awaited here), writes
+   * Reads every job's `jobs/<job>` state in one prefix read (job by job, `START_CONCURRENCY` at a
+   * time, if that read fails; see `readJobStates`), handles the slots missed since each job's
+   * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
+   * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots), then arms the timer. Rejects, arming nothing, when job state cannot be read, `signal`
-   * aborts, or the leader lease is already invalid (`LeadershipLostError`); calling it twice throws
-   * `UsageError`.
+   * slots; `START_CONCURRENCY` at a time), then arms the timer. Runs an earlier leader left
+   * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
+   * background, before any slot of that job; `idle()` waits for them. Reads that time out are
+   * retried with backoff while the lease is valid, so a slow backend delays the start rather than
+   * failing it. Rejects, arming nothing, when the leader lease is or becomes invalid
+   * (`LeadershipLostError`), the backend refuses a read (`BackendStorageError`) or `signal`
+   * aborts; calling it twice throws `UsageError`.
    */
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     opts.signal?.throwIfAborted();
@@ -83,15 +90,20 @@ export class Scheduler {
     this.#started = true;
     const now = this.#ctx.clock.now();
     const trackers = [...this.#jobs.values()].map((job) => this.#tracker(job));
-    const states = await Promise.all(trackers.map((t) => t.load()));
-    await Promise.all(trackers.map((t) => settleOrphanRuns(this.#ctx, t.name)));
+    const writes = new Limiter(START_CONCURRENCY);
+    const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), writes);
     opts.signal?.throwIfAborted();
+    // Each job's line starts with settling what an earlier leader left `running`, so no slot of
+    // the job runs before it; a few jobs at a time, in the background: it lists every job's
+    // records, which must not hold up scheduling the others.
+    const settling = new Limiter(START_CONCURRENCY);
+    for (const t of trackers) this.#step(t, () => settling.run(() => settleOrphanRuns(this.#ctx, t.name)));
     const baselines: Promise<void>[] = [];
     let since = performance.now();
-    for (const [i, t] of trackers.entries()) {
-      const state = states[i];
+    for (const t of trackers) {
+      const state = t.merge(stored.get(t.name));
       if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
-      else baselines.push(this.#baseline(t, now));
+      else baselines.push(writes.run(() => this.#baseline(t, now)));
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
       if (performance.now() - since > YIELD_EVERY_MS) {
@@ -103,10 +115,25 @@ export class Scheduler {
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
     // The job set may have been replaced (SIGHUP) while this started: schedule the current one.
-    for (const job of this.#jobs.values()) {
-      const t = this.#tracker(job);
-      if (!trackers.includes(t)) this.#adopt(t, now);
-      this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+    // Each job's next slot is cron maths too: yield as above, and start over should a reload come
+    // in between.
+    const planned = new Set(trackers);
+    for (let jobs = this.#jobs; ; jobs = this.#jobs) {
+      for (const job of jobs.values()) {
+        const t = this.#tracker(job);
+        if (!planned.has(t)) {
+          planned.add(t);
+          this.#adopt(t, now);
+        }
+        this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+        if (performance.now() - since > YIELD_EVERY_MS) {
+          await nextTurn();
+          since = performance.now();
+        }
+      }
+      if (this.#stopped) return;
+      if (jobs === this.#jobs) break;
+      this.#timer.drain();
     }
     this.#timer.arm();
     this.#armed = true;

@@ -14,6 +14,7 @@ describe('runs left running by an earlier leader', () => {
     store.kv.set(`runs/j/${slot}`, JSON.stringify(orphan));
     const h = await harness([jobConfig('j')], { now: T0, store });
     await h.scheduler.start();
+    await h.scheduler.idle();
     const settled = h.record('j', slot);
     assert.equal(settled?.outcome, 'unknown');
     assert.equal(settled?.reason, 'leadership_lost');
@@ -28,6 +29,7 @@ describe('runs left running by an earlier leader', () => {
     assert.ok(draining);
     const h = await harness([jobConfig('j')], { now: T0, store });
     await h.scheduler.start();
+    await h.scheduler.idle();
     assert.equal(h.record('j', slot)?.outcome, 'running');
   });
 
@@ -42,6 +44,7 @@ describe('runs left running by an earlier leader', () => {
       return tryAcquire(name, opts);
     };
     await h.scheduler.start();
+    await h.scheduler.idle();
     assert.equal(h.record('j', slot)?.outcome, 'success');
   });
 
@@ -50,6 +53,7 @@ describe('runs left running by an earlier leader', () => {
     const h = await harness([jobConfig('j')], { now: T0, store });
     store.kv.set(`runs/j/${slot}`, JSON.stringify({ ...orphan, leaderToken: h.leader.token.toString() }));
     await h.scheduler.start();
+    await h.scheduler.idle();
     assert.equal(h.record('j', slot)?.outcome, 'running');
   });
 });
