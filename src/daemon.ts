@@ -108,7 +108,10 @@ export class Daemon {
 
   /** Whether most candidates' clocks agree with ours; true when they cannot be read (nothing to compare with). */
   private clockAgrees(): Promise<boolean> {
-    return this.clocks.agreesWithMajority(this.config.leader.maxClockSkewMs).catch(() => true);
+    return this.clocks.agreesWithMajority(this.config.leader.maxClockSkewMs).catch((err: unknown) => {
+      this.logger.warn({ err: describe(err) }, 'could not compare clocks with the other candidates; trusting this one');
+      return true;
+    });
   }
 
   /**

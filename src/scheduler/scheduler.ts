@@ -54,6 +54,7 @@ export class Scheduler {
   readonly #clockWatch: ClockWatch;
   /** Set while the slots of a forward clock step the majority agreed with are handled. */
   #stepReason: 'clock_step' | undefined;
+  #checkingStep = false;
 
   constructor(opts: SchedulerOptions) {
     this.#ctx = createContext(opts);
@@ -320,6 +321,8 @@ export class Scheduler {
    * with a correct clock takes over from an untouched `lastSlot`.
    */
   #onFire(now: number): boolean {
+    // While a forward step is being checked, no fire may handle slots from the stepped clock.
+    if (this.#checkingStep) return false;
     const step = this.#stepReason === undefined ? this.#clockWatch.check() : 0;
     if (step === 0) return true;
     this.#ctx.logger.warn({ step_ms: Math.round(step) }, step > 0 ? 'wall clock stepped forward while leading' : 'wall clock stepped back while leading');
@@ -335,6 +338,7 @@ export class Scheduler {
   }
 
   async #afterForwardStep(): Promise<void> {
+    this.#checkingStep = true;
     let trusted: boolean;
     try {
       trusted = await this.#ctx.clockTrusted();
@@ -343,6 +347,8 @@ export class Scheduler {
       trusted = true;
     }
     if (this.#stopped) return;
+    // Untrusted: the hold stays until the daemon's resignation stops this scheduler.
+    if (trusted) this.#checkingStep = false;
     if (!trusted) {
       this.#ctx.logger.error('this clock disagrees with the majority of candidates: not scheduling from it');
       this.#ctx.untrustedClock();

@@ -102,8 +102,8 @@ describe('/status?limit=&offset=', () => {
     );
     assert.equal(page.jobs[0]?.last?.outcome, 'success');
     assert.equal(page.cluster, 'sel');
-    // The page's ten run listings plus one of the job states.
-    assert.equal(backend.callsOf('list').length - before, 11);
+    // The page's ten run listings plus one of the job states and one of the published clocks.
+    assert.equal(backend.callsOf('list').length - before, 12);
   });
 
   it('defaults to the first 100 jobs; past the end is an empty page', async () => {
