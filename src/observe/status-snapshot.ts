@@ -1,7 +1,7 @@
 import type { Backend, CandidateInfo, ElectionView, KeyValue } from '../election/backend.js';
 import type { JobConfig, LockdConfig } from '../config/types.js';
 import { clocksPrefix, parsePublished } from '../clock-peers.js';
-import { jobStateKey, runsPrefix, type JobState, type RunRecord } from '../scheduler/records.js';
+import { jobStateKey, runsPrefix, slotOfRunKey, type JobState, type RunRecord } from '../scheduler/records.js';
 import { nextSlots } from '../scheduler/scheduler.js';
 import { mapLimit } from './map-limit.js';
 import { summarize, type StatusSummary } from './status-summary.js';
@@ -16,6 +16,7 @@ export interface JobStatus {
   /** The newest run record, or null when the job never ran. */
   last: RunRecord | null;
   missedTotal: number;
+  skippedTotal: number;
 }
 
 /** What every status answer starts with. Tokens are decimal strings. */
@@ -108,7 +109,8 @@ async function readJobs(backend: Backend, jobs: readonly JobConfig[], nowMs: num
     timezone: job.timezone,
     next: next(job),
     last: newest[i] ?? null,
-    missedTotal: missedTotal(stateText.get(job.name)),
+    missedTotal: storedCount(stateText.get(job.name), 'missedTotal'),
+    skippedTotal: storedCount(stateText.get(job.name), 'skippedTotal'),
   }));
 }
 
@@ -118,7 +120,7 @@ async function readNewestRun(backend: Backend, job: string): Promise<RunRecord |
   let newest: string | undefined;
   let newestSlot = -Infinity;
   for (const kv of await backend.list(prefix)) {
-    const slot = Number(kv.key.slice(prefix.length));
+    const slot = slotOfRunKey(kv.key.slice(prefix.length));
     if (slot > newestSlot) {
       newestSlot = slot;
       newest = kv.value;
@@ -127,8 +129,8 @@ async function readNewestRun(backend: Backend, job: string): Promise<RunRecord |
   return newest === undefined ? null : (JSON.parse(newest) as RunRecord);
 }
 
-function missedTotal(stateText: string | undefined): number {
-  return stateText === undefined ? 0 : ((JSON.parse(stateText) as JobState).missedTotal ?? 0);
+function storedCount(stateText: string | undefined, field: 'missedTotal' | 'skippedTotal'): number {
+  return stateText === undefined ? 0 : ((JSON.parse(stateText) as JobState)[field] ?? 0);
 }
 
 /** `next` of a job, ISO-8601 UTC or null, cached per (schedule, time zone): cron-parser costs 0.1–0.5 ms a call. */

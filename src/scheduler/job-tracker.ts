@@ -1,6 +1,6 @@
 import type { JobConfig } from '../config/types.js';
 import type { Lease } from '../election/backend.js';
-import { jobStateKey, runId, runKey, type JobState, type NotRunReason, type RunRecord } from './records.js';
+import { jobStateKey, recordKey, runId, runKey, type JobState, type NotRunReason, type RunRecord } from './records.js';
 import { RecordPruner } from './record-pruner.js';
 import type { SchedulerContext } from './scheduler-options.js';
 import { SerialGate } from './serial-gate.js';
@@ -41,6 +41,8 @@ export class JobTracker {
   lastSlot: number | undefined;
   lastRunId = '';
   missedTotal = 0;
+  /** Slots recorded `skipped` (overlap, lock held), kept like `missedTotal`. */
+  skippedTotal = 0;
   readonly #ctx: SchedulerContext;
   #ready: Promise<void> = Promise.resolve();
   #stateDirty = false;
@@ -88,14 +90,15 @@ export class JobTracker {
     if (typeof state.lastSlot === 'number') this.lastSlot = Math.max(this.lastSlot ?? state.lastSlot, state.lastSlot);
     if (!this.lastRunId && typeof state.lastRunId === 'string') this.lastRunId = state.lastRunId;
     if (typeof state.missedTotal === 'number') this.missedTotal += state.missedTotal;
+    if (typeof state.skippedTotal === 'number') this.skippedTotal += state.skippedTotal;
     return state;
   }
 
   /** Notes a slot as handled (its record exists); scheduled slots advance `lastSlot`. */
   noteHandled(slot: number, manual: boolean): void {
-    this.lastRunId = runId(this.name, slot);
+    this.lastRunId = runId(this.name, slot, manual);
     if (!manual) this.lastSlot = Math.max(this.lastSlot ?? slot, slot);
-    this.#pruner.note(slot);
+    this.#pruner.note(runKey(this.name, slot, manual));
   }
 
   /**
@@ -106,7 +109,7 @@ export class JobTracker {
    * counted here: `lastSlot` did not move over it, so the next leader records and counts it).
    */
   async recordNotRun(slot: number, outcome: 'skipped' | 'missed', reason: NotRunReason | string, manual = false): Promise<boolean> {
-    const id = runId(this.name, slot);
+    const id = runId(this.name, slot, manual);
     const record: RunRecord = {
       job: this.name,
       slot,
@@ -121,7 +124,7 @@ export class JobTracker {
     };
     let created = false;
     try {
-      created = (await settledPut(this.#ctx, this.#ctx.leader, runKey(this.name, slot), JSON.stringify(record), { ifAbsent: true })) === 'written';
+      created = (await settledPut(this.#ctx, this.#ctx.leader, runKey(this.name, slot, manual), JSON.stringify(record), { ifAbsent: true })) === 'written';
       if (!created) this.#ctx.logger.info({ job: this.name, run_id: id }, 'slot already recorded by an earlier leader; left as is');
     } catch (err) {
       this.#ctx.logger.warn({ err, job: this.name, run_id: id }, `slot ${outcome} (${reason}) not recorded: leadership went; left for the next leader`);
@@ -147,10 +150,11 @@ export class JobTracker {
     await this.saveState();
   }
 
-  /** Counts `n` slots not run (metrics hook per slot; `missedTotal` for missed ones). */
+  /** Counts `n` slots not run (metrics hook per slot; `missedTotal` or `skippedTotal`). */
   countNotRun(outcome: 'skipped' | 'missed', reason: string, n: number): void {
     for (let i = 0; i < n; i++) this.#ctx.emit(outcome === 'missed' ? 'slotMissed' : 'slotSkipped', this.name, reason);
     if (outcome === 'missed') this.missedTotal += n;
+    else this.skippedTotal += n;
   }
 
   /**
@@ -174,6 +178,7 @@ export class JobTracker {
         lastSlot: this.lastSlot,
         lastRunId: this.lastRunId,
         missedTotal: this.missedTotal,
+        skippedTotal: this.skippedTotal,
         updatedAt: new Date(this.#ctx.clock.now()).toISOString(),
       };
       try {
@@ -202,6 +207,6 @@ export class JobTracker {
 
   /** Writes a run record update with `guards` (not `ifAbsent`), settling transient failures. Throws `LeadershipLostError`. */
   async putRecord(guards: Lease | Lease[], record: RunRecord): Promise<void> {
-    await settledPut(this.#ctx, guards, runKey(record.job, record.slot), JSON.stringify(record));
+    await settledPut(this.#ctx, guards, recordKey(record), JSON.stringify(record));
   }
 }

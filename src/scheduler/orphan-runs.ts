@@ -1,4 +1,4 @@
-import { runKey, runsPrefix, type RunRecord } from './records.js';
+import { recordKey, runsPrefix, type RunRecord } from './records.js';
 import type { SchedulerContext } from './scheduler-options.js';
 
 /**
@@ -23,11 +23,11 @@ export async function settleOrphanRuns(ctx: SchedulerContext, job: string): Prom
       for (const listed of orphans) {
         // Read again under the lock: the earlier leader may have recorded the outcome and
         // released the lock between the listing and now; once we hold it, it can write no more.
-        const current = await ctx.backend.get(runKey(job, listed.slot));
+        const current = await ctx.backend.get(recordKey(listed));
         const record = current === undefined ? undefined : (JSON.parse(current) as RunRecord);
         if (record?.outcome !== 'running' || record.leaderToken === leaderToken) continue;
         const settled: RunRecord = { ...record, outcome: 'unknown', reason: 'leadership_lost', endedAt: new Date(ctx.clock.now()).toISOString() };
-        await ctx.backend.guardedPut([ctx.leader, lock], runKey(job, record.slot), JSON.stringify(settled));
+        await ctx.backend.guardedPut([ctx.leader, lock], recordKey(record), JSON.stringify(settled));
         ctx.logger.warn({ job, run_id: record.runId, node: record.node }, 'run left running by an earlier leader recorded as unknown');
       }
     } finally {

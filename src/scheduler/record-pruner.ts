@@ -1,4 +1,4 @@
-import { runKey, runsPrefix } from './records.js';
+import { runsPrefix, slotOfRunKey } from './records.js';
 import type { SchedulerContext } from './scheduler-options.js';
 
 /**
@@ -10,8 +10,8 @@ import type { SchedulerContext } from './scheduler-options.js';
 export class RecordPruner {
   readonly #ctx: SchedulerContext;
   readonly #job: string;
-  /** Slots with a record, ascending; undefined until listed. */
-  #known: number[] | undefined;
+  /** Keys of the job's records, oldest slot first; undefined until listed. */
+  #known: Array<{ slot: number; key: string }> | undefined;
   #running: Promise<void> | undefined;
   #dirty = false;
 
@@ -20,9 +20,9 @@ export class RecordPruner {
     this.#job = job;
   }
 
-  /** A record for `slot` now exists. */
-  note(slot: number): void {
-    if (this.#known) insertSorted(this.#known, slot);
+  /** A record now exists at `key` (a key below `runs/<job>/`). */
+  note(key: string): void {
+    if (this.#known) insertSorted(this.#known, { slot: slotOfRunKey(key.slice(runsPrefix(this.#job).length)), key });
   }
 
   /**
@@ -58,12 +58,12 @@ export class RecordPruner {
         let excess = known.length - Math.max(1, history);
         // Only a leader prunes: after a resign or a loss the next leader owns the records.
         for (let i = 0; excess > 0 && i < known.length && this.#ctx.leader.isValid(); ) {
-          const slot = known[i]!;
+          const { slot, key } = known[i]!;
           if (skip.has(slot)) {
             i += 1;
             continue;
           }
-          await this.#ctx.backend.delete(runKey(this.#job, slot));
+          await this.#ctx.backend.delete(key);
           known.splice(i, 1);
           excess -= 1;
         }
@@ -75,23 +75,27 @@ export class RecordPruner {
     }
   }
 
-  async #list(): Promise<number[]> {
+  async #list(): Promise<Array<{ slot: number; key: string }>> {
     const prefix = runsPrefix(this.#job);
     const rows = await this.#ctx.backend.list(prefix);
     return rows
-      .map((r) => Number(r.key.slice(prefix.length)))
-      .filter((n) => Number.isFinite(n))
-      .sort((a, b) => a - b);
+      .map((r) => ({ slot: slotOfRunKey(r.key.slice(prefix.length)), key: r.key }))
+      .filter((r) => Number.isFinite(r.slot))
+      .sort(bySlotThenKey);
   }
 }
 
-function insertSorted(list: number[], value: number): void {
+function bySlotThenKey(a: { slot: number; key: string }, b: { slot: number; key: string }): number {
+  return a.slot - b.slot || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
+
+function insertSorted(list: Array<{ slot: number; key: string }>, value: { slot: number; key: string }): void {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (list[mid]! < value) lo = mid + 1;
+    if (bySlotThenKey(list[mid]!, value) < 0) lo = mid + 1;
     else hi = mid;
   }
-  if (list[lo] !== value) list.splice(lo, 0, value);
+  if (list[lo]?.key !== value.key) list.splice(lo, 0, value);
 }

@@ -53,10 +53,21 @@ export interface JobState {
   lastRunId: string;
   /** Count of slots recorded `missed`, including ones beyond the individual-record cap. */
   missedTotal: number;
+  /** Count of slots recorded `skipped` (absent in states written before it existed: 0). */
+  skippedTotal?: number;
   updatedAt: string;
 }
 
 export const runsPrefix = (job: string): string => `runs/${job}/`;
-export const runKey = (job: string, slot: number): string => `runs/${job}/${slot}`;
+/**
+ * `runs/<job>/<slot ms>` for a scheduled slot; `runs/<job>/<ms>m` for a manual run, which has a key
+ * space of its own so a trigger in a slot's very millisecond never takes that slot's record.
+ */
+export const runKey = (job: string, slot: number, manual = false): string => `runs/${job}/${slot}${manual ? 'm' : ''}`;
+/** The key of `record` (see `runKey`). */
+export const recordKey = (record: Pick<RunRecord, 'job' | 'slot' | 'manual'>): string => runKey(record.job, record.slot, record.manual === true);
 export const jobStateKey = (job: string): string => `jobs/${job}`;
-export const runId = (job: string, slot: number): string => `${job}:${slot}`;
+/** `<job>:<slot ms>`, and `<job>:<ms>m` for a manual run. */
+export const runId = (job: string, slot: number, manual = false): string => `${job}:${slot}${manual ? 'm' : ''}`;
+/** The epoch ms a key below `runsPrefix(job)` names (`suffix` is the part after the prefix); NaN for anything else. */
+export const slotOfRunKey = (suffix: string): number => (/^\d+m?$/.test(suffix) ? Number.parseInt(suffix, 10) : Number.NaN);

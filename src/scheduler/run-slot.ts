@@ -45,7 +45,7 @@ export async function runSlot(ctx: SchedulerContext, t: JobTracker, req: SlotReq
       return;
     }
     const run: ActiveRun = {
-      runId: runId(job.name, req.slot),
+      runId: runId(job.name, req.slot, req.manual),
       slot: req.slot,
       manual: req.manual,
       abort: new AbortController(),
@@ -58,7 +58,7 @@ export async function runSlot(ctx: SchedulerContext, t: JobTracker, req: SlotReq
       t.active.delete(run);
     }
   } catch (err) {
-    ctx.logger.error({ err, job: job.name, run_id: runId(job.name, req.slot) }, 'slot handling failed');
+    ctx.logger.error({ err, job: job.name, run_id: runId(job.name, req.slot, req.manual) }, 'slot handling failed');
   } finally {
     report(null);
   }
@@ -114,7 +114,7 @@ async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun
   try {
     // Guarded by both: a stale leader cannot record, and the token handed over is still ours. A
     // reply lost on the way is settled by reading the record back (`settledPut`).
-    created = (await settledPut(ctx, [ctx.leader, lock], runKey(t.name, run.slot), JSON.stringify(record), { ifAbsent: true })) === 'written';
+    created = (await settledPut(ctx, [ctx.leader, lock], runKey(t.name, run.slot, run.manual), JSON.stringify(record), { ifAbsent: true })) === 'written';
   } catch (err) {
     ctx.logger.error({ err, job: t.name, run_id: run.runId }, 'could not record the run; not starting it');
     await t.recordNotRun(run.slot, 'missed', notRunReason(ctx, run, err), run.manual);

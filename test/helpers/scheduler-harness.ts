@@ -45,6 +45,8 @@ export interface Harness {
   events: EventCall[];
   /** The stored run record of `job` at `slot`. */
   record(job: string, slot: number): RunRecord | undefined;
+  /** The stored record of the manual run of `job` triggered at `ms`. */
+  manualRecord(job: string, ms: number): RunRecord | undefined;
   /** All stored run records of `job`, by slot. */
   records(job: string): RunRecord[];
   state(job: string): JobState | undefined;
@@ -110,6 +112,7 @@ export async function harness(
     logs,
     events,
     record: (job, slot) => backend.json<RunRecord>(runKey(job, slot)),
+    manualRecord: (job, ms) => backend.json<RunRecord>(runKey(job, ms, true)),
     records: (job) =>
       [...store.kv.keys()]
         .filter((k) => k.startsWith(runsPrefix(job)))

@@ -12,7 +12,9 @@ const NOT_RUN = new Set(['missed', 'skipped']);
  * - it ran once (one ledger line; its run record, when `records` reach back that far, is not a
  *   not-run outcome), or
  * - a record says it did not run (`missed` / `skipped`) with a reason;
- * and no slot ran twice. `records` are the job's run records (`lockd history JOB --json`).
+ * and no slot ran twice; with `totals`, `missedTotal` and `skippedTotal` equal the records' counts
+ * (for a job whose records were never pruned). `records` are the job's run records (`lockd
+ * history JOB --json`).
  */
 export function assertSlotsAccounted(opts: {
   schedule: string;
@@ -21,6 +23,8 @@ export function assertSlotsAccounted(opts: {
   records: RunRecord[];
   from: number;
   to: number;
+  /** The job's stored totals (`lockd status --json`): they must equal the records' counts. */
+  totals?: { missedTotal: number; skippedTotal: number };
 }): void {
   const job = { schedule: opts.schedule, timezone: opts.timezone ?? 'UTC' };
   const ran = new Map<number, number>();
@@ -38,4 +42,12 @@ export function assertSlotsAccounted(opts: {
     else if (runs === 0 && (record!.reason === undefined || record!.reason === '')) problems.push(`${at} is recorded ${record!.outcome} without a reason`);
   }
   assert.deepEqual(problems, [], `slots not accounted for:\n${problems.join('\n')}`);
+  if (opts.totals !== undefined) {
+    const count = (outcome: string): number => opts.records.filter((r) => r.outcome === outcome).length;
+    assert.deepEqual(
+      { missedTotal: opts.totals.missedTotal, skippedTotal: opts.totals.skippedTotal },
+      { missedTotal: count('missed'), skippedTotal: count('skipped') },
+      'the stored missed/skipped totals do not match the records',
+    );
+  }
 }

@@ -25,8 +25,9 @@ const jobs: JobStatus[] = [
       durationMs: 12_500,
     },
     missedTotal: 0,
+    skippedTotal: 0,
   },
-  { name: 'tick', schedule: '*/5 * * * * *', timezone: 'UTC', next: '2026-11-29T10:00:05.000Z', last: null, missedTotal: 3 },
+  { name: 'tick', schedule: '*/5 * * * * *', timezone: 'UTC', next: '2026-11-29T10:00:05.000Z', last: null, missedTotal: 3, skippedTotal: 0 },
 ];
 
 const withLeader: StatusSnapshot = {

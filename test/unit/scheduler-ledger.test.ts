@@ -47,6 +47,9 @@ describe('the slot ledger: every slot accounted for, tokens in slot order', () =
     await untilIdle(b);
     const missing = outcomes(b.records('j'), 1, 31).filter(([, outcome]) => outcome === undefined);
     assert.deepEqual(missing, [], 'slots with no record after the handover');
+    const state = b.state('j')!;
+    const count = (outcome: string): number => b.records('j').filter((r) => r.outcome === outcome).length;
+    assert.deepEqual({ missed: state.missedTotal, skipped: state.skippedTotal ?? 0 }, { missed: count('missed'), skipped: count('skipped') }, 'stored totals match the records');
     const ran = b.records('j').filter((r) => r.token !== undefined).sort((x, y) => x.slot - y.slot);
     for (let i = 1; i < ran.length; i++) assert.ok(BigInt(ran[i]!.token!) > BigInt(ran[i - 1]!.token!), `token order at ${new Date(ran[i]!.slot).toISOString()}`);
   });

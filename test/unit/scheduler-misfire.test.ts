@@ -109,7 +109,7 @@ describe('Scheduler.start misfire handling', () => {
       ],
     );
     assert.deepEqual(h.runner.envs().map((e) => e.LOCKD_RUN_ID), [`j:${T('13:00')}`]);
-    assert.deepEqual({ ...h.state('j'), updatedAt: undefined }, { lastSlot: T('13:00'), lastRunId: `j:${T('13:00')}`, missedTotal: 9, updatedAt: undefined });
+    assert.deepEqual({ ...h.state('j'), updatedAt: undefined }, { lastSlot: T('13:00'), lastRunId: `j:${T('13:00')}`, missedTotal: 9, skippedTotal: 0, updatedAt: undefined });
     assert.deepEqual(
       h.events.filter((e) => e[0] === 'slotMissed'),
       [

@@ -204,14 +204,14 @@ describe('trigger', () => {
     const h = await harness([jobConfig('j', { schedule: '0 * * * *' })], { now: T0 });
     await h.scheduler.start();
     const id = await h.scheduler.trigger('j');
-    assert.equal(id, `j:${T0}`);
-    const rec = h.record('j', T0)!;
+    assert.equal(id, `j:${T0}m`, 'a manual run has a run id (and key) of its own');
+    const rec = h.manualRecord('j', T0)!;
     assert.deepEqual([rec.manual, rec.outcome, rec.runId], [true, 'running', id]);
     assert.equal(h.runner.attempts.length, 1);
     assert.equal(h.runner.envs()[0]?.LOCKD_SCHEDULED_AT, new Date(T0).toISOString());
     h.runner.finish('success');
     await h.scheduler.idle();
-    assert.equal(h.record('j', T0)?.outcome, 'success');
+    assert.equal(h.manualRecord('j', T0)?.outcome, 'success');
     assert.equal(h.state('j')?.lastSlot, T0, 'a manual run does not move lastSlot (baseline kept)');
     assert.equal(h.state('j')?.lastRunId, id);
   });
@@ -222,11 +222,23 @@ describe('trigger', () => {
     await h.scheduler.trigger('j');
     await h.clock.advance(1);
     assert.equal(await h.scheduler.trigger('j'), null);
-    const rec = h.record('j', T0 + 1)!;
+    const rec = h.manualRecord('j', T0 + 1)!;
     assert.deepEqual([rec.outcome, rec.reason, rec.manual], ['skipped', 'overlap', true]);
     assert.equal(h.runner.attempts.length, 1);
     h.runner.finish('success');
     await h.scheduler.idle();
+  });
+
+  it('a manual run in the very millisecond of a scheduled slot: both run, each with its own record and token, in order', async () => {
+    const h = await harness([jobConfig('j', { overlap: 'allow' })], { now: M(1) - 5, auto: 'success' });
+    await h.scheduler.start();
+    await h.clock.advance(5);
+    const id = await h.scheduler.trigger('j');
+    await h.scheduler.idle();
+    assert.equal(id, `j:${M(1)}m`);
+    assert.equal(h.record('j', M(1))?.outcome, 'success', 'the scheduled slot ran');
+    assert.equal(h.manualRecord('j', M(1))?.outcome, 'success', 'the manual run ran');
+    assert.ok(BigInt(h.record('j', M(1))!.token!) < BigInt(h.manualRecord('j', M(1))!.token!), 'tokens in the order they were taken');
   });
 
   it('unknown job -> UsageError', async () => {
