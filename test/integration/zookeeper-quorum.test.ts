@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { RunRecord } from '../../src/scheduler/records.js';
-import { assertLedgerInvariants, readLedger, waitForLedger } from '../helpers/ledger.js';
+import { assertLedgerInvariants, readLedger, waitForLedger, type LedgerEntry } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { runLockd, type LockdProcess } from '../helpers/lockd-process.js';
@@ -123,7 +123,12 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
         ).catch((err: AggregateError) => {
           throw new Error(`no replica led within ${6 * TTL_MS} ms of healing:\n${err.errors.map(String).join('\n')}`);
         });
-        const entries = await waitForLedger(run.ledger, (e) => e.filter((x) => x.slot > healWall && x.node === next.replica.name).length >= 3, 5 * TTL_MS);
+        // A first winner may hold a session the resumed servers then expire: leadership settles on
+        // the replica that goes on running the job (never two at once, checked below).
+        const settledOn = (e: LedgerEntry[]): string | undefined =>
+          run.cluster.replicas.map((r) => r.name).find((name) => e.filter((x) => x.slot > healWall && x.node === name).length >= 3);
+        const entries = await waitForLedger(run.ledger, (e) => settledOn(e) !== undefined, 5 * TTL_MS);
+        const settled = run.cluster.replicas.find((r) => r.name === settledOn(entries))!;
         const toWall = Math.max(...entries.map((e) => e.slot));
 
         // Nothing starts without a quorum; a run whose record was written just before the outage may.
@@ -131,9 +136,7 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
         const startedInOutage = starts.filter((s) => s.startedAt > downWall && s.startedAt < healWall && (s.slot > downWall || s.startedAt > fencedWall));
         assert.deepEqual(startedInOutage.map((s) => `${iso(s.slot)} started ${iso(s.startedAt)}`), [], 'a run started during the quorum loss');
         assert.ok(fencedAfterMs <= TTL_MS, `the leader self-fenced ${fencedAfterMs.toFixed(0)} ms after the quorum was lost`);
-        const leadersAfter = run.cluster.replicas.filter((r, i) => r.logs.slice(healMarks[i]).some((l) => l.msg === 'became leader'));
-        assert.deepEqual(leadersAfter.map((r) => r.name), [next.replica.name], 'exactly one replica leads after healing');
-        assert.equal(run.cluster.leader(), next.replica, 'the replica that took over still leads');
+        assert.equal(run.cluster.leader(), settled, 'one replica leads after healing: the one running the job');
         assert.deepEqual(overlappingTerms(leadershipTerms(run.cluster.replicas)), [], 'two leaders at once');
         assertLedgerInvariants(entries);
         const records = await history(run);
@@ -144,7 +147,7 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
         const outageRecords = records.filter((r) => r.slot > downWall && r.slot < healWall);
         t.diagnostic(
           `${outage.name}: ${before.name} self-fenced ${fencedAfterMs.toFixed(0)} ms after the quorum was lost; sessions lost locally on ${lostSessions.map((r) => r.name).join(', ') || 'none'}; ` +
-            `members serve ${servingAfterMs.toFixed(0)} ms after healing began; ${next.replica.name} led ${(next.at - healAt).toFixed(0)} ms after it (leader before: ${before.name}); ` +
+            `members serve ${servingAfterMs.toFixed(0)} ms after healing began; ${next.replica.name} led ${(next.at - healAt).toFixed(0)} ms after it, ${settled.name} in the end (leader before: ${before.name}); ` +
             `first run after healing: slot ${iso(firstAfter.slot)} started ${firstAfter.startedAt - healWall} ms after it; ` +
             `outage slots: ${summarize(outageRecords)}`,
         );
