@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { holdsSqliteWriteLock } from './freeze.js';
 import { LockdProcess } from './lockd-process.js';
+import { processesWorkingIn } from './process-alive.js';
+import { waitFor } from './wait-for.js';
 
 /** How a process test reaches its backend: the YAML of the `backend:` section, indented 2. */
 export interface ProcessBackendTarget {
@@ -91,9 +93,19 @@ export class LockdCluster {
     );
   }
 
+  /**
+   * Kills every replica, waits for the jobs their watchdogs are still killing (their appends would
+   * recreate files during the removal), and removes the temp dir. Throws when a job outlives its
+   * killed lockd by 15 s: the watchdog failed.
+   */
   async stop(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.stop()));
-    rmSync(this.dir, { recursive: true, force: true });
+    const survivors = await waitFor('the jobs of the killed replicas to end', () => processesWorkingIn(this.dir).length === 0, 15_000).then(
+      () => [],
+      () => processesWorkingIn(this.dir),
+    );
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5 });
+    if (survivors.length > 0) throw new Error(`processes still running in ${this.dir} 15 s after their lockd was killed: ${survivors.join(', ')}`);
   }
 }
 

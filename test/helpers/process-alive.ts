@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Whether process `pid` runs; a zombie (dead, not yet reaped) does not, nor does a vanished one. */
 export function processAlive(pid: number): boolean {
@@ -8,4 +8,23 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Pids of the live processes whose working directory is `dir` or below it: the jobs a killed lockd
+ * left to its watchdog still run there (until their SIGKILL) and may write files into it.
+ */
+export function processesWorkingIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${entry}/cwd`);
+    } catch {
+      continue;
+    }
+    if ((cwd === dir || cwd.startsWith(`${dir}/`)) && processAlive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
 }
