@@ -1,7 +1,8 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { LockdConfig } from './config/types.js';
-import { loadConfig } from './config/load.js';
+import { loadConfigOffLoop } from './config/load-off-loop.js';
+import { storageWarning } from './config/storage-budget.js';
 import type { Backend, CandidateInfo, Lease, SessionWatch } from './election/backend.js';
 import { createBackend } from './election/create-backend.js';
 import { ConfigError, LeadershipLostError, LockdError } from './errors.js';
@@ -145,6 +146,7 @@ export class Daemon {
     daemon.skewTimer.unref();
     metrics.bindHealth(() => backend.health());
     metrics.leaseTtl.set(backend.ttlMs / 1000);
+    metrics.bindStorage(() => daemon.config.storage);
     if (config.http !== undefined) {
       daemon.http = await startHttpServer({
         listen: config.http.listen,
@@ -157,6 +159,7 @@ export class Daemon {
     }
     daemon.ended = daemon.leadershipLoop();
     daemon.logger.info({ cluster: config.cluster, backend: config.backend.type, jobs: config.jobs.length }, 'lockd started');
+    daemon.warnOverStorageBudget(config);
     return daemon;
   }
 
@@ -184,7 +187,7 @@ export class Daemon {
   async reload(): Promise<boolean> {
     let next: LockdConfig;
     try {
-      next = await loadConfig(this.config.file);
+      next = await loadConfigOffLoop(this.config.file);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.message : String(err);
       this.logger.error({ err: problems }, 'reload refused: config invalid, keeping the running config');
@@ -194,10 +197,17 @@ export class Daemon {
       (key) => JSON.stringify(next[key as keyof LockdConfig]) !== JSON.stringify(this.config[key as keyof LockdConfig]),
     );
     if (needsRestart.length > 0) this.logger.warn({ keys: needsRestart }, 'these settings change only on restart');
-    this.config = { ...this.config, jobs: next.jobs, shutdownGraceMs: next.shutdownGraceMs };
+    this.config = { ...this.config, jobs: next.jobs, shutdownGraceMs: next.shutdownGraceMs, storage: next.storage };
     this.scheduler?.setJobs(next.jobs);
     this.logger.info({ jobs: next.jobs.map((j) => j.name) }, 'config reloaded');
+    this.warnOverStorageBudget(next);
     return true;
+  }
+
+  /** Logs `storageWarning` (as `lockd validate` prints it) when the jobs may exceed the budget. */
+  private warnOverStorageBudget(config: LockdConfig): void {
+    const warning = storageWarning(config);
+    if (warning !== undefined) this.logger.warn({ ...config.storage }, `storage budget: ${warning}`);
   }
 
   /** Steps down at once (running jobs keep their locks) and campaigns again behind the others. */

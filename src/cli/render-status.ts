@@ -2,6 +2,7 @@ import cronstrue from 'cronstrue';
 import type { JobStatus, StatusSnapshot } from '../observe/status-snapshot.js';
 import { jobHealth, NEEDS_ATTENTION, type JobHealth } from '../observe/status-summary.js';
 import { formatDuration } from '../config/duration.js';
+import { formatSize } from '../config/size.js';
 import { relative, table } from './format.js';
 
 const paint = (code: number) => (on: boolean, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
@@ -59,7 +60,7 @@ export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean, o
     return `${out.join('\n')}\n`;
   }
   const byHealth = groupByHealth(s.jobs);
-  out.push(...summaryLines(s, byHealth, nowMs, color), '');
+  out.push(...summaryLines(s, byHealth, nowMs, color), storageLine(s, color), '');
   const attention = NEEDS_ATTENTION.flatMap((h) => byHealth.get(h) ?? []);
   const showAll = opts.all === true || s.jobs.length <= ROW_CAP;
   const shown = showAll ? s.jobs : attention.slice(0, ROW_CAP);
@@ -70,6 +71,13 @@ export function renderStatus(s: StatusSnapshot, nowMs: number, color: boolean, o
   out.push(table([['JOB', 'SCHEDULE', 'TZ', 'LAST', 'NEXT', 'MISSED'], ...shown.map((job) => jobRow(job, nowMs, color))]));
   if (!showAll && attention.length > shown.length) out.push(`… ${attention.length - shown.length} more need attention: use --all, or --job GLOB`);
   return `${out.join('\n')}\n`;
+}
+
+/** The storage estimate against the budget; red when over it (see `lockd validate`). */
+function storageLine(s: StatusSnapshot, color: boolean): string {
+  const { budgetBytes, estimateBytes } = s.storage;
+  const text = `at most ${formatSize(estimateBytes)} of the ${formatSize(budgetBytes)} storage_budget (run records and job states, estimated from the config)`;
+  return `${bold(color, 'storage')} ${estimateBytes > budgetBytes ? red(color, text) : text}`;
 }
 
 function summaryLines(s: StatusSnapshot, byHealth: Map<JobHealth, JobStatus[]>, nowMs: number, color: boolean): string[] {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { nextSlots } from '../scheduler/scheduler.js';
 import { formatDuration } from '../config/duration.js';
+import { storageWarning } from '../config/storage-budget.js';
 import type { LockdConfig } from '../config/types.js';
 import { fencingWindow } from '../election/fencing-window.js';
 import { loadConfigForCli } from './common.js';
@@ -21,8 +22,9 @@ export function registerValidate(program: Command): void {
         for (const slot of nextSlots(job, now, 3)) lines.push(`    ${formatInZone(slot, job.timezone)}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
-      const warning = killGraceWarning(config);
-      if (warning !== undefined) process.stderr.write(`${config.file}: warning: ${warning}\n`);
+      for (const warning of [killGraceWarning(config), storageWarning(config)]) {
+        if (warning !== undefined) process.stderr.write(`${config.file}: warning: ${warning}\n`);
+      }
     });
 }
 

@@ -1,5 +1,6 @@
 import { LockdError } from '../errors.js';
 import { segmentProblem } from './names.js';
+import { DEFAULT_OUTPUT_TAIL_BYTES } from './storage-budget.js';
 import { isTimeZone, normalizeSchedule } from './schedule.js';
 import type { JobConfig, MisfirePolicy, OverlapPolicy } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
@@ -18,6 +19,7 @@ const JOB_KEYS = [
   'kill_grace',
   'jitter',
   'history',
+  'output_tail',
   'env',
   'cwd',
 ] as const;
@@ -36,12 +38,18 @@ const RUNNER_ENV = [
   'LOCKD_ATTEMPT',
 ];
 
+/** Bounds on `output_tail`: none kept, up to 64 KiB. */
+const OUTPUT_TAIL_MAX_BYTES = 64 * 1024;
+
+/** A job as read, before its `history` default is known (that needs every job; see `defaultHistory`). */
+export type JobDraft = Omit<JobConfig, 'history'> & { history: number | undefined };
+
 /**
- * Reads one entry of `jobs` (DESIGN §7) into a `JobConfig` with defaults filled in. Problems
- * about the job as a whole are reported at its name, prefixed `job "<name>": `. Returns
- * undefined only after recording a problem.
+ * Reads one entry of `jobs` (DESIGN §7) into a `JobDraft` with defaults filled in but `history`,
+ * which is undefined unless the job sets it. Problems about the job as a whole are reported at its
+ * name, prefixed `job "<name>": `. Returns undefined only after recording a problem.
  */
-export function readJob(reader: ConfigReader, entry: Entry): JobConfig | undefined {
+export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefined {
   const prefix = `job "${entry.name}": `;
   const badName = segmentProblem('job', entry.name);
   if (badName !== undefined) reader.report(entry.key, badName);
@@ -73,7 +81,8 @@ export function readJob(reader: ConfigReader, entry: Entry): JobConfig | undefin
     retryBackoffMs: reader.duration(fields.get('retry_backoff')) ?? 10_000,
     killGraceMs: reader.duration(fields.get('kill_grace')) ?? 5_000,
     jitterMs: reader.duration(fields.get('jitter')) ?? 0,
-    history: reader.integer(fields.get('history'), 1, 10_000) ?? 100,
+    history: reader.integer(fields.get('history'), 1, 10_000),
+    outputTailBytes: reader.size(fields.get('output_tail'), { min: 0, max: OUTPUT_TAIL_MAX_BYTES }) ?? DEFAULT_OUTPUT_TAIL_BYTES,
     env: readEnv(reader, fields.get('env')),
     ...(cwd ? { cwd } : {}),
   };

@@ -3,17 +3,21 @@ import type { ParsedNode } from 'yaml';
 import { LockdError } from '../errors.js';
 import { DEFAULT_BACKEND, readBackend } from './backend-schema.js';
 import { parseHostPort } from './host-port.js';
-import { readJob } from './job-schema.js';
+import { readJob, type JobDraft } from './job-schema.js';
+import { DEFAULT_STORAGE_BUDGET, defaultHistory, storageEstimate } from './storage-budget.js';
 import { segmentProblem } from './names.js';
 import type { JobConfig, LockdConfig } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
 
-const TOP_KEYS = ['cluster', 'node', 'backend', 'leader', 'shutdown_grace', 'http', 'log', 'jobs'] as const;
+const TOP_KEYS = ['cluster', 'node', 'backend', 'leader', 'shutdown_grace', 'http', 'log', 'storage_budget', 'jobs'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
 /** Bounds on `leader.ttl`: below 2 s keep-alives cannot keep up; above 5 m failover is too slow to be useful. */
 const TTL_MIN_MS = 2_000;
 const TTL_MAX_MS = 5 * 60_000;
+/** Bounds on `storage_budget`. */
+const STORAGE_BUDGET_MIN_BYTES = 1024 ** 2;
+const STORAGE_BUDGET_MAX_BYTES = 64 * 1024 ** 3;
 
 /**
  * Reads the whole document (DESIGN §7) into a `LockdConfig` with every default filled in.
@@ -37,22 +41,26 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
   const ttlMs = reader.duration(leader?.get('ttl'), { min: TTL_MIN_MS, max: TTL_MAX_MS }) ?? 10_000;
   const maxClockSkewMs = reader.duration(leader?.get('max_clock_skew'), { min: 1000 }) ?? 5000;
 
-  const jobs: JobConfig[] = [];
+  const drafts: JobDraft[] = [];
   for (const entry of (reader.mapping(fields.get('jobs')) ?? new Map<string, Entry>()).values()) {
     const job = readJob(reader, entry);
-    if (job) jobs.push(job);
+    if (job) drafts.push(job);
   }
+  const backend = readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND };
+  const budgetBytes = reader.size(fields.get('storage_budget'), { min: STORAGE_BUDGET_MIN_BYTES, max: STORAGE_BUDGET_MAX_BYTES }) ?? DEFAULT_STORAGE_BUDGET[backend.type];
+  const jobs: JobConfig[] = drafts.map((job) => ({ ...job, history: job.history ?? defaultHistory(job, cluster, budgetBytes, drafts.length) }));
 
   const http = readHttp(reader, fields.get('http'));
   return {
     file,
     cluster,
     node,
-    backend: readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND },
+    backend,
     leader: { ttlMs, maxClockSkewMs },
     shutdownGraceMs: reader.duration(fields.get('shutdown_grace')) ?? 30_000,
     ...(http === undefined ? {} : { http }),
     log: { level: readLogLevel(reader, fields.get('log')) },
+    storage: { budgetBytes, estimateBytes: storageEstimate(jobs, cluster) },
     jobs,
   };
 }

@@ -24,8 +24,13 @@ export interface JobConfig {
   retryBackoffMs: number;
   killGraceMs: number;
   jitterMs: number;
-  /** Run records kept for this job; default 100. */
+  /**
+   * Run records kept for this job. Default 100, or fewer (at least 10) when the jobs' share of
+   * `storage_budget` cannot hold 100 (see src/config/storage-budget.ts).
+   */
   history: number;
+  /** Bytes of the run's output kept in its record (`output_tail`, default 4 KiB, 0 keeps none). */
+  outputTailBytes: number;
   env: Record<string, string>;
   cwd?: string;
 }
@@ -56,6 +61,11 @@ export interface LockdConfig {
   /** `host:port`; undefined = HTTP disabled. */
   http?: { listen: string };
   log: { level: string };
+  /**
+   * `budgetBytes` (`storage_budget`, default per backend) and the most the jobs' states and
+   * records take in the backend at their `history` and `output_tail` (src/config/storage-budget.ts).
+   */
+  storage: { budgetBytes: number; estimateBytes: number };
   /** In file order. */
   jobs: JobConfig[];
 }

@@ -2,6 +2,7 @@ import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type 
 import type { ConfigProblem } from '../errors.js';
 import { parseDuration, formatDuration } from './duration.js';
 import { interpolate } from './interpolate.js';
+import { formatSize, parseSize } from './size.js';
 import { closest } from './suggest.js';
 
 /**
@@ -146,6 +147,34 @@ export class ConfigReader {
     if (min !== undefined && ms < min) return this.outOfRange(entry, `at least ${formatDuration(min)}`, formatDuration(ms));
     if (max !== undefined && ms > max) return this.outOfRange(entry, `at most ${formatDuration(max)}`, formatDuration(ms));
     return ms;
+  }
+
+  /**
+   * A size in bytes within [min, max]: a string such as `512MiB` (see `parseSize`) or a bare
+   * integer of bytes.
+   */
+  size(entry: Entry | undefined, bounds: { min: number; max: number }): number | undefined {
+    const node = entry?.value;
+    if (entry === undefined || node === undefined) return undefined;
+    let bytes: number;
+    if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value)) {
+      bytes = node.value;
+    } else if (isScalar(node) && typeof node.value === 'string') {
+      const text = this.string(entry);
+      if (text === undefined) return undefined;
+      try {
+        bytes = parseSize(text);
+      } catch (err) {
+        this.reportValue(entry, err instanceof Error ? err.message : String(err));
+        return undefined;
+      }
+    } else {
+      this.reportValue(entry, `expected a size like "512MiB", got ${describe(node)}`);
+      return undefined;
+    }
+    if (bytes < bounds.min) return this.outOfRange(entry, `at least ${formatSize(bounds.min)}`, formatSize(bytes));
+    if (bytes > bounds.max) return this.outOfRange(entry, `at most ${formatSize(bounds.max)}`, formatSize(bytes));
+    return bytes;
   }
 
   /**

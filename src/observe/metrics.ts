@@ -77,6 +77,19 @@ export class LockdMetrics {
     help: 'Median of the live candidates\' wall clocks minus this replica\'s (positive: the others are ahead)',
     registers: [this.registry],
   });
+  private storage: () => { budgetBytes: number; estimateBytes: number } = () => ({ budgetBytes: 0, estimateBytes: 0 });
+  readonly storageEstimate: Gauge = new Gauge({
+    name: 'lockd_storage_estimate_bytes',
+    help: 'The most the configured jobs keep in the backend (states and history x output_tail records), estimated from the config',
+    registers: [this.registry],
+    collect: (): void => this.storageEstimate.set(this.storage().estimateBytes),
+  });
+  readonly storageBudget: Gauge = new Gauge({
+    name: 'lockd_storage_budget_bytes',
+    help: 'storage_budget: what lockd should keep in the backend at most',
+    registers: [this.registry],
+    collect: (): void => this.storageBudget.set(this.storage().budgetBytes),
+  });
   /** Process-wide: what the stdout logger (`createLogger` without a destination) has dropped. */
   private logLinesCounted = 0;
   readonly logLinesDropped: Counter = new Counter({
@@ -113,6 +126,11 @@ export class LockdMetrics {
       await nextTurn();
       yield chunk;
     }
+  }
+
+  /** Where the storage gauges read from at scrape time (the running config, which a reload replaces). */
+  bindStorage(storage: () => { budgetBytes: number; estimateBytes: number }): void {
+    this.storage = storage;
   }
 
   /** Scheduler hooks that keep the job and lock metrics. */

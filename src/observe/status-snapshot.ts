@@ -31,6 +31,11 @@ interface StatusHeader {
    * published (up to a second old): clock steps and skew between replicas show here.
    */
   clocks: Array<{ node: string; offsetMs: number }>;
+  /**
+   * The storage budget and the most the configured jobs keep in the backend, estimated from the
+   * reader's config (`LockdConfig.storage`), not measured in the store.
+   */
+  storage: { budgetBytes: number; estimateBytes: number };
 }
 
 /** The shape of `lockd status --json` (DESIGN §8). */
@@ -90,6 +95,7 @@ function header(backend: Backend, config: LockdConfig, view: ElectionView, clock
       .map((kv) => parsePublished(kv.value))
       .filter((c) => c !== undefined && live.has(c.node))
       .map((c) => ({ node: c!.node, offsetMs: c!.wall - nowMs })),
+    storage: config.storage,
   };
 }
 

@@ -82,7 +82,7 @@ export const runAttempt: JobRunner = async (request) => {
   }
   log.debug({ pid }, 'job started');
 
-  const tail = new OutputTail();
+  const tail = new OutputTail(job.outputTailBytes);
   const stdout = captureLines(subprocess.stdout, tail, (line, truncated) => log.info(lineFields('stdout', truncated), line));
   const stderr = captureLines(subprocess.stderr, tail, (line, truncated) => log.warn(lineFields('stderr', truncated), line));
 

@@ -23,6 +23,7 @@ export function jobConfig(name: string, over: Partial<JobConfig> = {}): JobConfi
     killGraceMs: 5_000,
     jitterMs: 0,
     history: 100,
+    outputTailBytes: 4096,
     env: {},
     ...over,
   };

@@ -4,6 +4,7 @@ import { relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { storageEstimate } from '../../src/config/storage-budget.js';
 import type { LockdConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -60,6 +61,7 @@ describe('loadConfig', () => {
       shutdownGraceMs: 90_000,
       http: { listen: '[::1]:9464' },
       log: { level: 'warn' },
+      storage: { budgetBytes: 64 * 1024 ** 2, estimateBytes: 0 },
       jobs: [
         {
           name: 'report',
@@ -75,6 +77,7 @@ describe('loadConfig', () => {
           killGraceMs: 2_500,
           jitterMs: 500,
           history: 20,
+          outputTailBytes: 1024,
           env: { REPORT_BUCKET: 's3://reports/eu', RATIO: '1.10', DRY_RUN: 'false' },
           cwd: '/srv/app',
         },
@@ -91,10 +94,12 @@ describe('loadConfig', () => {
           killGraceMs: 5_000,
           jitterMs: 0,
           history: 100,
+          outputTailBytes: 4096,
           env: {},
         },
       ],
     };
+    expected.storage.estimateBytes = storageEstimate(expected.jobs, expected.cluster);
     assert.deepEqual(await loadConfig(file, { ETCD_PASSWORD: 's3cret' }), expected);
   });
 
@@ -108,6 +113,7 @@ describe('loadConfig', () => {
       leader: { ttlMs: 10_000, maxClockSkewMs: 5000 },
       shutdownGraceMs: 30_000,
       log: { level: 'info' },
+      storage: { budgetBytes: 1024 ** 3, estimateBytes: storageEstimate([{ name: 'tick', history: 100, outputTailBytes: 4096 }], 'default') },
       jobs: [
         {
           name: 'tick',
@@ -122,6 +128,7 @@ describe('loadConfig', () => {
           killGraceMs: 5_000,
           jitterMs: 0,
           history: 100,
+          outputTailBytes: 4096,
           env: {},
         },
       ],

@@ -37,6 +37,14 @@ describe('per-job metrics', () => {
     assert.match(text, /^lockd_lock_acquire_seconds_count 2$/m);
   });
 
+  it('exports the storage estimate and budget of the running config', async () => {
+    const metrics = new LockdMetrics({ processMetrics: false });
+    metrics.bindStorage(() => ({ budgetBytes: 512 * 1024 ** 2, estimateBytes: 123_456 }));
+    const text = await scrapeText(metrics);
+    assert.match(text, /^lockd_storage_estimate_bytes 123456$/m);
+    assert.match(text, /^lockd_storage_budget_bytes 536870912$/m);
+  });
+
   it('escapes label values, and names every family once even before it has samples', async () => {
     const metrics = new LockdMetrics({ processMetrics: false });
     metrics.schedulerEvents().slotMissed?.('job', 'backend said "no"\\n\nagain');

@@ -7,6 +7,7 @@ import { startHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LockdMetrics } from '../../src/observe/metrics.js';
 import { FakeBackend } from '../helpers/fake-backend.js';
 import { requireBinary } from '../helpers/require-binary.js';
+import { withLongestStall } from '../helpers/loop-stall.js';
 
 const JOBS = 10_000;
 const MAX_BYTES = 2 * 1024 * 1024;
@@ -36,24 +37,15 @@ function feed(metrics: LockdMetrics): void {
   }
 }
 
-/** Fetches `url` while a 1 ms ticker records the longest gap between its ticks (the loop's longest stretch). */
+/** Fetches `url`, recording the loop's longest stretch meanwhile (1 ms ticks). */
 async function scrape(url: string): Promise<{ text: string; stretchMs: number; elapsedMs: number }> {
-  let last = performance.now();
-  let stretchMs = 0;
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    stretchMs = Math.max(stretchMs, now - last);
-    last = now;
-  }, 1);
   const started = performance.now();
-  try {
+  const { value: text, stallMs } = await withLongestStall(async () => {
     const res = await fetch(url);
     assert.equal(res.status, 200);
-    const text = await res.text();
-    return { text, stretchMs, elapsedMs: performance.now() - started };
-  } finally {
-    clearInterval(ticker);
-  }
+    return res.text();
+  }, 1);
+  return { text, stretchMs: stallMs, elapsedMs: performance.now() - started };
 }
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? (?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN)$/;

@@ -42,6 +42,7 @@ const withLeader: StatusSnapshot = {
     { node: 'web-1', offsetMs: 120 },
     { node: 'web-2', offsetMs: 3_600_400 },
   ],
+  storage: { budgetBytes: 512 * 1024 ** 2, estimateBytes: 950 * 1024 },
   summary: summarize(jobs),
   jobs,
   at: '2026-11-29T10:00:00.000Z',
@@ -58,6 +59,7 @@ describe('lockd status, text form', () => {
         'clocks  web-2 +1h0.4s (against this machine)',
         'jobs    2: 1 ok, 0 failing, 0 missed, 0 running, 1 never run',
         'next    2026-11-29T10:00:05.000Z (in 5s): tick',
+        'storage at most 950 KiB of the 512 MiB storage_budget (run records and job states, estimated from the config)',
         '',
         'JOB     SCHEDULE                         TZ             LAST                               NEXT                               MISSED',
         'report  0 2 * * * (At 02:00)             Europe/Berlin  success in 12.5s, 9h ago on web-1  2026-11-30T01:00:00.000Z (in 15h)  0',
@@ -85,6 +87,11 @@ describe('lockd status, text form', () => {
   it('shows the TTL when the backend cannot tell the lease remaining (ZooKeeper)', () => {
     const zk = { ...withLeader, leader: { ...withLeader.leader!, leaseRemainingMs: undefined } };
     assert.match(renderStatus(zk, now, false).split('\n')[1]!, /token 1234 .* lease ttl 10s$/);
+  });
+
+  it('shows a storage estimate over the budget in red', () => {
+    const over = { ...withLeader, storage: { budgetBytes: 512 * 1024 ** 2, estimateBytes: 1.5 * 1024 ** 3 } };
+    assert.match(renderStatus(over, now, true), /storage\u001b\[0m \u001b\[31mat most 1\.5 GiB of the 512 MiB storage_budget/);
   });
 
   it('colours only when asked (a TTY)', () => {

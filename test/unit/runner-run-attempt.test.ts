@@ -64,6 +64,7 @@ function job(over: Partial<JobConfig>): JobConfig {
     killGraceMs: 5000,
     jitterMs: 0,
     history: 100,
+    outputTailBytes: 4096,
     env: {},
     ...over,
   };
@@ -401,6 +402,12 @@ describe('runAttempt: output', () => {
     assert.equal(r.outputTail, all.slice(-4096));
     assert.equal(sink.lines('stdout').length, 20000);
     assert.equal(sink.lines('stdout').at(-1)?.msg, '20000');
+  });
+
+  test('output_tail sets how much the tail keeps; 0 keeps none', async () => {
+    const kept = await start({ command: ['seq', '1', '2000'], outputTailBytes: 10 }).result;
+    assert.equal(kept.outputTail, '\n1999\n2000\n'.slice(-10));
+    assert.equal((await start({ command: ['seq', '1', '2000'], outputTailBytes: 0 }).result).outputTail, '');
   });
 
   test('a very long line is logged cut at 4 KiB', async () => {

@@ -50,7 +50,7 @@ function fleet(): { config: LockdConfig; backend: FakeBackend } {
     }
     store.kv.set(jobStateKey(job.name), JSON.stringify({ lastSlot: now - DAY, lastRunId: `${job.name}:${now - DAY}`, missedTotal: newest === 'missed' ? 1 : 0, updatedAt: new Date(now - DAY).toISOString() }));
   }
-  const config: LockdConfig = { file: '/etc/lockd.yaml', cluster: 'fleet', node: 'cli', backend: { type: 'embedded', path: 'x.db' }, leader: { ttlMs: 10_000, maxClockSkewMs: 5000 }, shutdownGraceMs: 30_000, log: { level: 'info' }, jobs };
+  const config: LockdConfig = { file: '/etc/lockd.yaml', cluster: 'fleet', node: 'cli', backend: { type: 'embedded', path: 'x.db' }, leader: { ttlMs: 10_000, maxClockSkewMs: 5000 }, shutdownGraceMs: 30_000, log: { level: 'info' }, storage: { budgetBytes: 1024 ** 3, estimateBytes: 0 }, jobs };
   return { config, backend: new FakeBackend({ store }) };
 }
 

@@ -22,7 +22,7 @@ function setup(): { config: LockdConfig; backend: FakeBackend } {
     const record: RunRecord = { job: job.name, slot, runId: `${job.name}:${slot}`, scheduledAt: new Date(slot).toISOString(), node: 'web-1', token: '9', leaderToken: '3', outcome: 'success', attempt: 1, durationMs: 50 };
     store.kv.set(runKey(job.name, slot), JSON.stringify(record));
   }
-  const config: LockdConfig = { file: '/etc/lockd.yaml', cluster: 'sel', node: 'cli', backend: { type: 'embedded', path: 'x.db' }, leader: { ttlMs: 10_000, maxClockSkewMs: 5000 }, shutdownGraceMs: 30_000, log: { level: 'info' }, jobs };
+  const config: LockdConfig = { file: '/etc/lockd.yaml', cluster: 'sel', node: 'cli', backend: { type: 'embedded', path: 'x.db' }, leader: { ttlMs: 10_000, maxClockSkewMs: 5000 }, shutdownGraceMs: 30_000, log: { level: 'info' }, storage: { budgetBytes: 1024 ** 3, estimateBytes: 0 }, jobs };
   return { config, backend: new FakeBackend({ store }) };
 }
 
