@@ -50,6 +50,12 @@ export class Scheduler {
   #started = false;
   /** The timer holds the job set's slots: `start()` finished (set by it, after its awaits). */
   #armed = false;
+  /** The job set the timer's entries were planned for (by `start()`, then by each re-plan). */
+  #planned = new Map<string, JobConfig>();
+  /** The last re-plan `setJobs` queued; each waits for the one before. */
+  #replanning: Promise<void> = Promise.resolve();
+  /** New jobs' state reads (`#adopt`), a few at a time: a reload may add thousands. */
+  readonly #adoptions = new Limiter(START_CONCURRENCY);
   #stopped = false;
   readonly #clockWatch: ClockWatch;
   /** Set while the slots of a forward clock step the majority agreed with are handled. */
@@ -90,7 +96,16 @@ export class Scheduler {
     if (!this.#ctx.leader.isValid()) throw new LeadershipLostError('not starting to schedule: the leader lease is no longer valid');
     this.#started = true;
     const now = this.#ctx.clock.now();
-    const trackers = [...this.#jobs.values()].map((job) => this.#tracker(job));
+    let since = performance.now();
+    const trackers: JobTracker[] = [];
+    for (const job of this.#jobs.values()) {
+      trackers.push(this.#tracker(job));
+      // Making 10,000 trackers takes about 0.1 s: give the loop back every few milliseconds.
+      if (performance.now() - since > YIELD_EVERY_MS) {
+        await nextTurn();
+        since = performance.now();
+      }
+    }
     const writes = new Limiter(START_CONCURRENCY);
     const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), writes);
     opts.signal?.throwIfAborted();
@@ -100,7 +115,7 @@ export class Scheduler {
     const settling = new Limiter(START_CONCURRENCY);
     for (const t of trackers) this.#step(t, () => settling.run(() => settleOrphanRuns(this.#ctx, t.name)));
     const baselines: Promise<void>[] = [];
-    let since = performance.now();
+    since = performance.now();
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
       if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
@@ -136,6 +151,7 @@ export class Scheduler {
       if (jobs === this.#jobs) break;
       this.#timer.drain();
     }
+    this.#planned = this.#jobs;
     this.#timer.arm();
     this.#armed = true;
     this.#ctx.logger.info({ jobs: this.#jobs.size }, 'scheduling started');
@@ -144,30 +160,53 @@ export class Scheduler {
   /**
    * Replaces the job set (SIGHUP). Running runs continue with the config they started with;
    * removed jobs get no new slots; new jobs start from now (no backlog). A job whose schedule,
-   * time zone and jitter are unchanged keeps its pending slot.
+   * time zone and jitter are unchanged keeps its pending slot. The timer is re-planned in the
+   * background, a slice of jobs at a time (cron maths for 10,000 changed schedules is seconds of
+   * CPU, which must not hold up keep-alives); a slot that comes due meanwhile fires once its job
+   * is re-planned. `idle()` waits for the re-plan.
    */
   setJobs(jobs: JobConfig[]): void {
-    const now = this.#ctx.clock.now();
     const before = this.#jobs;
     this.#jobs = new Map(jobs.map((j) => [j.name, j]));
+    const removed = [...before.keys()].filter((name) => !this.#jobs.has(name));
+    this.#ctx.logger.info({ jobs: jobs.length, removed }, 'job set replaced');
+    if (!this.#armed) return; // start() plans whatever set is current when it gets there
+    const replan = this.#replanning.then(() => this.#replan());
+    this.#replanning = replan;
+    this.#track(replan);
+  }
+
+  /**
+   * Moves the timer from the set it was planned for (`#planned`) to the current one, yielding
+   * every few milliseconds and arming the timer at each yield. Runs one at a time (`setJobs`
+   * chains them), so every job's pending entry is either still in the timer or in this call's
+   * `pending`, never lost between two re-plans.
+   */
+  async #replan(): Promise<void> {
+    const now = this.#ctx.clock.now();
+    const jobs = this.#jobs;
+    const before = this.#planned;
     const pending = new Map(this.#timer.drain().map((e) => [e.job, e]));
-    for (const job of jobs) {
-      const known = this.#trackers.has(job.name);
+    let since = performance.now();
+    for (const job of jobs.values()) {
+      if (this.#stopped) return;
       const t = this.#tracker(job);
-      t.job = job;
-      if (!this.#armed) continue;
-      if (!known) this.#adopt(t, now);
       const prev = before.get(job.name);
+      if (!prev) this.#adopt(t, now);
       const entry = pending.get(job.name);
       if (entry && prev && prev.schedule === job.schedule && prev.timezone === job.timezone && prev.jitterMs === job.jitterMs) {
         this.#timer.keep(entry);
       } else {
         this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
       }
+      if (performance.now() - since > YIELD_EVERY_MS) {
+        this.#timer.arm();
+        await nextTurn();
+        since = performance.now();
+      }
     }
-    const removed = [...before.keys()].filter((name) => !this.#jobs.has(name));
-    this.#ctx.logger.info({ jobs: jobs.length, removed }, 'job set replaced');
-    if (this.#armed) this.#timer.arm();
+    this.#planned = jobs;
+    this.#timer.arm();
   }
 
   /**
@@ -179,8 +218,9 @@ export class Scheduler {
    */
   async trigger(job: string, opts: { signal?: AbortSignal } = {}): Promise<string | null> {
     opts.signal?.throwIfAborted();
-    const t = this.#jobs.has(job) ? this.#trackers.get(job) : undefined;
-    if (!t) throw new UsageError(`unknown job ${JSON.stringify(job)}`);
+    const config = this.#jobs.get(job);
+    if (!config) throw new UsageError(`unknown job ${JSON.stringify(job)}`);
+    const t = this.#tracker(config);
     if (!this.#started || this.#stopped) {
       this.#ctx.logger.warn({ job }, 'manual run refused: not scheduling');
       return null;
@@ -242,19 +282,21 @@ export class Scheduler {
     return out;
   }
 
+  /** `job`'s tracker, made on first use; its config becomes `job` (runs in progress keep theirs). */
   #tracker(job: JobConfig): JobTracker {
     let t = this.#trackers.get(job.name);
     if (!t) {
       t = new JobTracker(this.#ctx, job);
       this.#trackers.set(job.name, t);
     }
+    t.job = job;
     return t;
   }
 
   /** A job added by `setJobs`: keep its stored counters, but no backlog. */
   #adopt(t: JobTracker, now: number): void {
     this.#track(
-      t.load().then(
+      this.#adoptions.run(() => t.load()).then(
         (state) => (state ? undefined : this.#baseline(t, now)),
         (err: unknown) => this.#ctx.logger.warn({ err, job: t.name }, 'could not read state of a new job'),
       ),
@@ -299,7 +341,8 @@ export class Scheduler {
 
   #onDue(e: SlotEntry, now: number): void {
     const t = this.#trackers.get(e.job);
-    if (!t) return;
+    // A removed job's entry may fire before the re-plan after `setJobs` drops it.
+    if (!t || !this.#jobs.has(e.job)) return;
     let following: number | undefined;
     try {
       following = nextSlot(t.job, e.slot);
