@@ -78,6 +78,9 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
       ctx.emit('lockReleased', job.name, ctx.clock.monotonic() - heldSince);
     };
     try {
+      // The lock answers of a burst arrive hundreds per socket read: each slot's record write is
+      // set up in turn too.
+      await ctx.pace();
       const record = await createRecord(ctx, t, run, lock);
       // `allow` holds the lock only to take a token and write the record: runs may overlap.
       if (job.overlap === 'allow') {
@@ -85,6 +88,11 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
         gate?.leave();
       }
       if (!record) return;
+      // A burst spawns its children in turn, with the event loop in between (see `Pacer`): a
+      // spawn is milliseconds of synchronous work, and the record answers of hundreds of slots
+      // arrive at once. The pacer lets the next slot through once this continuation has run up
+      // to its first await, which is after the spawn.
+      await ctx.pace();
       report(run.runId);
       await execute(ctx, t, job, run, lock, record);
     } finally {
@@ -211,6 +219,8 @@ async function attemptsAndOutcome(
   };
   log.info({ token: lock.token.toString(), outcome, duration_ms: durationMs, exit_code: result.exitCode }, 'run finished');
   ctx.emit('runFinished', job.name, outcome, durationMs);
+  // A burst's children end together: their outcome, state and pruning writes go in turn as well.
+  await ctx.pace();
   try {
     await t.putRecord(updateGuards, final);
   } catch (err) {

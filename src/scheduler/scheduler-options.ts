@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
+import { Pacer } from './pacer.js';
 import type { JobConfig } from '../config/types.js';
 import type { Backend, Lease } from '../election/backend.js';
 import type { GroupRegistry, JobRunner } from '../runner/types.js';
@@ -80,6 +81,13 @@ export interface SchedulerContext {
   groups: ((sessionId: string) => GroupRegistry) | undefined;
   clockTrusted: () => Promise<boolean>;
   untrustedClock: () => void;
+  /**
+   * Await before slot work that can come by the hundred (a slot's first step, a child's spawn):
+   * resolves at this caller's turn, after the event loop had a turn if the work before it took
+   * long (see `Pacer`). Await the returned promise itself, not a wrapper: the pacer lets the next
+   * caller through once this one's continuation has run.
+   */
+  pace: () => Promise<void>;
   /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
   emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
 }
@@ -92,6 +100,7 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
   // Every run in progress listens to these two for the whole run: thousands at once in a burst,
   // by design, so no "possible memory leak" warning past Node's default of 10.
   setMaxListeners(0, leadershipSignal, opts.leader.signal);
+  const pacer = new Pacer(() => opts.clock.monotonic());
   return {
     backend: opts.backend,
     leader: opts.leader,
@@ -105,6 +114,7 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
     groups: opts.groups,
     clockTrusted: opts.clockTrusted ?? (() => Promise.resolve(true)),
     untrustedClock: opts.untrustedClock ?? (() => undefined),
+    pace: () => pacer.turn(),
     emit(name, ...args) {
       const hook = events[name] as ((...a: unknown[]) => void) | undefined;
       if (!hook) return;
