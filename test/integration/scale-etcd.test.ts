@@ -101,7 +101,11 @@ describe('etcd at scale with real lockd processes: 2,000 jobs, TTL 2 s', { timeo
       assert.ok(slack >= 3000, `the burst slot is ${slack} ms away once the next leader schedules: start-up and failover took too long to test a live burst`);
 
       // The burst: 500 children for one slot, and each one's run finished.
-      const finished = await countLogs(next.replica, (l) => l.msg === 'run finished' && isBurst(l.job), BURST_JOBS, slack + MAX_BURST_START_MS + 10_000, marks.get(next.replica)!);
+      const finished = await countLogs(next.replica, (l) => l.msg === 'run finished' && isBurst(l.job), BURST_JOBS, slack + MAX_BURST_START_MS + 10_000, marks.get(next.replica)!).catch(
+        (err: unknown) => {
+          throw new Error(`${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\nthe leader's messages since the kill:\n${summary(next.replica.logs.slice(marks.get(next.replica)))}`);
+        },
+      );
       const started = next.replica.logs.filter((l) => l.msg === 'run started' && isBurst(l.job));
       const startDelays = started.map((l) => Date.parse(l.time) - burstSlot).sort((x, y) => x - y);
       const lastFinishedMs = Date.parse(finished.time) - burstSlot;
@@ -205,6 +209,21 @@ function keepAliveFigures(replica: LockdProcess, fromWall: number, toWall: numbe
   for (let i = 1; i < acks.length; i++) maxGapMs = Math.max(maxGapMs, Date.parse(acks[i]!.time) - Date.parse(acks[i - 1]!.time));
   const maxRttMs = Math.max(0, ...acks.map((l) => Number(l.rttMs ?? 0)));
   return { maxGapMs, maxRttMs, failed: within.filter((l) => l.msg === 'keep-alive failed').length };
+}
+
+/** How many times each message was logged, most frequent first, with the first time and a job's for each. */
+function summary(lines: LogLine[]): string {
+  const counts = new Map<string, { n: number; first: string; burst: number }>();
+  for (const l of lines) {
+    const c = counts.get(l.msg) ?? { n: 0, first: l.time, burst: 0 };
+    c.n += 1;
+    if (isBurst(l.job)) c.burst += 1;
+    counts.set(l.msg, c);
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1].n - a[1].n)
+    .map(([msg, c]) => `${c.n} (${c.burst} of burst jobs) from ${c.first}: ${msg}`)
+    .join('\n');
 }
 
 /** The shared ledger, by job. */
