@@ -47,7 +47,8 @@ export function planBacklog(
   const newestFirst: number[] = [];
   let truncated = false;
   if (nowMs > afterMs) {
-    for (const slot of slotsBackFrom(job, nowMs)) {
+    // Bounded by `afterMs`: a job without a backlog costs one short search, however sparse its schedule.
+    for (const slot of slotsBackFrom(job, nowMs, afterMs)) {
       if (slot <= afterMs) break;
       if (newestFirst.length === MAX_BACKLOG_SLOTS) {
         truncated = true;

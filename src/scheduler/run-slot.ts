@@ -67,7 +67,9 @@ export async function runSlot(ctx: SchedulerContext, t: JobTracker, req: SlotReq
 async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, run: ActiveRun, report: (id: string) => void): Promise<void> {
   const gate = job.overlap === 'queue' ? t.queue.enter() : job.overlap === 'allow' ? t.lockGate.enter() : undefined;
   try {
-    const lock = await lockFor(ctx, t, job, run, gate);
+    // `skip` only tries the lock: a call like the record write, bounded the same way. `queue` and
+    // `allow` may wait for the lock (a watch, not a write) and must not hold a place meanwhile.
+    const lock = job.overlap === 'skip' ? await ctx.slotCalls.run(() => lockFor(ctx, t, job, run, gate)) : await lockFor(ctx, t, job, run, gate);
     if (!lock) return;
     const heldSince = ctx.clock.monotonic();
     let released = false;
@@ -78,13 +80,23 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
       ctx.emit('lockReleased', job.name, ctx.clock.monotonic() - heldSince);
     };
     try {
-      const record = await createRecord(ctx, t, run, lock);
+      // The lock answers of a burst arrive hundreds per socket read: each slot's record write is
+      // set up in turn too.
+      const record = await ctx.slotCalls.run(async () => {
+        await ctx.pace();
+        return createRecord(ctx, t, run, lock);
+      });
       // `allow` holds the lock only to take a token and write the record: runs may overlap.
       if (job.overlap === 'allow') {
         await release();
         gate?.leave();
       }
       if (!record) return;
+      // A burst spawns its children in turn, with the event loop in between (see `Pacer`): a
+      // spawn is milliseconds of synchronous work, and the record answers of hundreds of slots
+      // arrive at once. The pacer lets the next slot through once this continuation has run up
+      // to its first await, which is after the spawn.
+      await ctx.pace();
       report(run.runId);
       await execute(ctx, t, job, run, lock, record);
     } finally {
@@ -211,6 +223,16 @@ async function attemptsAndOutcome(
   };
   log.info({ token: lock.token.toString(), outcome, duration_ms: durationMs, exit_code: result.exitCode }, 'run finished');
   ctx.emit('runFinished', job.name, outcome, durationMs);
+  // A burst's children end together: their outcome, state and pruning writes go in turn as well.
+  await ctx.slotCalls.run(async () => {
+    await ctx.pace();
+    await recordOutcome(ctx, t, allow, updateGuards, final, log);
+  });
+  t.prune();
+}
+
+/** The run's final record (see `attemptsAndOutcome`) and the job's state. */
+async function recordOutcome(ctx: SchedulerContext, t: JobTracker, allow: boolean, updateGuards: Lease[], final: RunRecord, log: SchedulerContext['logger']): Promise<void> {
   try {
     await t.putRecord(updateGuards, final);
   } catch (err) {
@@ -223,7 +245,6 @@ async function attemptsAndOutcome(
     }
   }
   await t.saveState();
-  t.prune();
 }
 
 async function notStarted(ctx: SchedulerContext, t: JobTracker, run: ActiveRun, record: RunRecord, guards: Lease[]): Promise<void> {

@@ -1,10 +1,15 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
+import { Limiter } from './limiter.js';
+import { Pacer } from './pacer.js';
 import type { JobConfig } from '../config/types.js';
 import type { Backend, Lease } from '../election/backend.js';
 import type { GroupRegistry, JobRunner } from '../runner/types.js';
 import type { RunOutcome } from './records.js';
+
+/** See `SchedulerContext.slotCalls`: as many as the start-up's reads and writes in flight. */
+export const SLOT_CALLS_IN_FLIGHT = 32;
 
 /**
  * Metrics hooks, all optional. Called synchronously at the matching points; a hook that throws is
@@ -80,6 +85,21 @@ export interface SchedulerContext {
   groups: ((sessionId: string) => GroupRegistry) | undefined;
   clockTrusted: () => Promise<boolean>;
   untrustedClock: () => void;
+  /**
+   * Await before slot work that can come by the hundred (a slot's first step, a child's spawn):
+   * resolves at this caller's turn, after the event loop had a turn if the work before it took
+   * long (see `Pacer`). Await the returned promise itself, not a wrapper: the pacer lets the next
+   * caller through once this one's continuation has run.
+   */
+  pace: () => Promise<void>;
+  /**
+   * Bounds a burst's backend writes in flight (taking a `skip` lock, writing the `running`
+   * record, the outcome and job state) to `SLOT_CALLS_IN_FLIGHT`. etcd 3.4 answers a keep-alive
+   * only once every write before it is applied: 500 lock and record writes at once, and their
+   * retries, held the leader's keep-alives past the 1 s its session vouches for at TTL 2 s, and
+   * the leader lost its lease to its own burst. The others wait in order.
+   */
+  slotCalls: Limiter;
   /** Calls `events[name]` if set, logging (never throwing) a hook's error. */
   emit: <K extends keyof SchedulerEvents>(name: K, ...args: Parameters<NonNullable<SchedulerEvents[K]>>) => void;
 }
@@ -92,6 +112,7 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
   // Every run in progress listens to these two for the whole run: thousands at once in a burst,
   // by design, so no "possible memory leak" warning past Node's default of 10.
   setMaxListeners(0, leadershipSignal, opts.leader.signal);
+  const pacer = new Pacer(() => opts.clock.monotonic());
   return {
     backend: opts.backend,
     leader: opts.leader,
@@ -105,6 +126,8 @@ export function createContext(opts: SchedulerOptions): SchedulerContext {
     groups: opts.groups,
     clockTrusted: opts.clockTrusted ?? (() => Promise.resolve(true)),
     untrustedClock: opts.untrustedClock ?? (() => undefined),
+    pace: () => pacer.turn(),
+    slotCalls: new Limiter(SLOT_CALLS_IN_FLIGHT),
     emit(name, ...args) {
       const hook = events[name] as ((...a: unknown[]) => void) | undefined;
       if (!hook) return;

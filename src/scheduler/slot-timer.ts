@@ -11,10 +11,18 @@ import { SlotQueue, type SlotEntry } from './slot-queue.js';
 export const MAX_TIMER_MS = 60_000;
 
 /**
+ * One fire handles due entries for at most this long (monotonic clock), then leaves the rest to a
+ * timer of 0 ms: 500 jobs due at once are cron maths and slot set-up by the millisecond each, and
+ * the keep-alive timers must get their turn in between.
+ */
+export const FIRE_SLICE_MS = 5;
+
+/**
  * One timer for the earliest due slot across all jobs (DESIGN §4: never a poll per job or per
  * second). Holds each job's next slot in a min-heap keyed by fire time (slot + jitter); when the
- * timer fires, `onDue` is called for every entry due by then, earliest first, and the timer is
- * re-armed for the new earliest. `onDue` is expected to `schedule` the job's following slot.
+ * timer fires, `onDue` is called for every entry due by then, earliest first (for at most
+ * `FIRE_SLICE_MS`, then again at once after the event loop's turn), and the timer is re-armed for
+ * the new earliest. `onDue` is expected to `schedule` the job's following slot.
  */
 export class SlotTimer {
   readonly #queue = new SlotQueue();
@@ -40,12 +48,13 @@ export class SlotTimer {
 
   /**
    * Queues `job`'s first slot after `afterMs` with a fresh jitter in [0, jitterMs). A job whose
-   * expression has no further slot is logged and left out. Call `arm()` afterwards.
+   * expression has no further slot is logged and left out. Call `arm()` afterwards. `knownNext`:
+   * that slot, when the caller has just computed it (cron maths costs up to a millisecond).
    */
-  schedule(job: Pick<JobConfig, 'name' | 'schedule' | 'timezone' | 'jitterMs'>, afterMs: number): void {
+  schedule(job: Pick<JobConfig, 'name' | 'schedule' | 'timezone' | 'jitterMs'>, afterMs: number, knownNext?: number): void {
     let slot: number;
     try {
-      slot = nextSlot(job, afterMs);
+      slot = knownNext ?? nextSlot(job, afterMs);
     } catch (err) {
       this.#logger.error({ err, job: job.name }, 'job has no next slot; not scheduled');
       return;
@@ -96,9 +105,12 @@ export class SlotTimer {
     // Fired early (wall clock stepped back) or at the re-arm cap: nothing may be due; just re-arm.
     const now = this.#clock.now();
     if (this.#onFire !== undefined && !this.#onFire(now)) return;
+    const sliceEnds = this.#clock.monotonic() + FIRE_SLICE_MS;
     for (let e = this.#queue.peek(); e && e.fireAt <= now && !this.#stopped; e = this.#queue.peek()) {
       this.#queue.pop();
       this.#onDue(e, now);
+      // The rest are still due: `arm()` below fires again at once, after timers and I/O.
+      if (this.#clock.monotonic() >= sliceEnds) break;
     }
     this.arm();
   }

@@ -194,3 +194,41 @@ describe('cron slots: DST, America/New_York', () => {
     assert.equal(slots[slots.length - 1], at('2026-11-01T10:00:00Z'));
   });
 });
+
+describe('cron slots: a backward search bounded by notBeforeMs', () => {
+  /** Every slot in (notBefore, atOrBefore], by the unbounded search, newest first. */
+  const unbounded = (j: { schedule: string; timezone: string }, atOrBefore: number, notBefore: number): number[] => {
+    const out: number[] = [];
+    for (const slot of slotsBackFrom(j, atOrBefore)) {
+      if (slot <= notBefore) break;
+      out.push(slot);
+    }
+    return out;
+  };
+  const bounded = (j: { schedule: string; timezone: string }, atOrBefore: number, notBefore: number): number[] =>
+    [...slotsBackFrom(j, atOrBefore, notBefore)].filter((slot) => slot > notBefore);
+
+  it('yields every slot after the bound, in UTC and across both DST transitions', () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['*/15 * * * *', 'UTC', '2026-01-01T12:00:00Z', '2026-01-01T10:59:00Z'],
+      ['*/15 * * * *', 'Europe/Berlin', '2026-10-25T03:00:00Z', '2026-10-24T23:00:00Z'],
+      ['0,30 * * * *', 'Europe/Berlin', '2026-03-29T03:00:00Z', '2026-03-28T23:00:00Z'],
+      ['30 1 * * *', 'America/New_York', '2026-11-03T00:00:00Z', '2026-10-30T00:00:00Z'],
+      ['*/20 * * * * *', 'UTC', '2026-01-01T12:00:10Z', '2026-01-01T11:58:20Z'],
+      ['0 0 * * * *', 'UTC', '2026-01-01T12:00:00Z', '2026-01-01T12:00:00Z'],
+    ];
+    for (const [schedule, timezone, atOrBefore, notBefore] of cases) {
+      const j = job(schedule, timezone);
+      assert.deepEqual(iso(bounded(j, at(atOrBefore), at(notBefore))), iso(unbounded(j, at(atOrBefore), at(notBefore))), `${schedule} ${timezone}`);
+    }
+    // Starting inside the repeated hour (02:10 CET, second pass): 02:00 CET has the label of 02:00 CEST.
+    const j = job('*/15 * * * *', 'Europe/Berlin');
+    assert.deepEqual(iso(bounded(j, at('2026-10-25T01:10:00Z'), at('2026-10-25T00:20:00Z'))), iso(unbounded(j, at('2026-10-25T01:10:00Z'), at('2026-10-25T00:20:00Z'))));
+  });
+
+  it('a yearly job with no slot since the bound: the search stops at the bound instead of a year back', () => {
+    const j = job('30 15 10 2 12 *');
+    assert.deepEqual(bounded(j, at('2026-12-02T10:15:20Z'), at('2026-12-02T10:14:50Z')), []);
+    assert.deepEqual(iso(bounded(j, at('2026-12-02T10:15:40Z'), at('2026-12-02T10:14:50Z'))), ['2026-12-02T10:15:30.000Z']);
+  });
+});
