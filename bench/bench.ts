@@ -9,6 +9,7 @@ import { failover, startDelay, type FailoverRow } from './failover.js';
 import { killMargin, type KillMarginRow, type KillMarginTarget } from './kill-margin.js';
 import { holdsSqliteWriteLock } from '../test/helpers/freeze.js';
 import { markdownTable, ms, percentile } from './stats.js';
+import { scale, scaleSettings } from './scale.js';
 
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
@@ -18,11 +19,11 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 /** What the benchmark is doing, on stderr, so a long run shows where it is (and where it failed). */
 const progress = (what: string): void => void process.stderr.write(`# bench: ${what}\n`);
 /**
- * `npm run bench -- kill-margin` or `BENCH_ONLY=kill-margin`: only that section, reported alone in
+ * `npm run bench -- scale` or `BENCH_ONLY=scale`: only that section, reported alone in
  * bench/results/<section>.md; without one, every section, in bench/results/latest.md.
  */
 const only = process.argv[2] ?? process.env.BENCH_ONLY;
-const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin'];
+const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale'];
 if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`no bench section "${only}"; the sections: ${SECTIONS.join(', ')}`);
 const wanted = (section: string): boolean => only === undefined || only === section;
 const TTL_S = 3;
@@ -69,6 +70,7 @@ try {
       margins.push(await killMargin(target, fault, TTL_S, TRIALS));
     }
   }
+  const scaleSection = wanted('scale') ? await scale(targets, scaleSettings(), progress) : undefined;
   const sections: Array<[string, () => string[]]> = [
     [
       'latency',
@@ -129,6 +131,7 @@ try {
         ),
       ],
     ],
+    ['scale', () => [scaleSection ?? '']],
   ];
   const report = [
     `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,
