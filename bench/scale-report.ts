@@ -15,7 +15,7 @@ const baselineOf = <T extends { backend: string; jobs: number }>(rows: T[], row:
   rows.filter((r) => r.backend === row.backend).reduce((a, b) => (b.jobs < a.jobs ? b : a));
 
 /** The scale section of the benchmark report, in markdown. */
-export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: IdleRow[]; scrapes: ScrapeRow[]; bursts: BurstRow[] }): string {
+export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: IdleRow[]; scrapes: ScrapeRow[]; bursts: BurstRow[]; failures: string[] }): string {
   const largest = s.jobCounts.at(-1);
   return [
     `## Scale (TTL ${s.ttlS} s, one daemon per cluster, log level debug)`,
@@ -105,5 +105,6 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
       }),
     ),
     '',
+    ...(r.failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...r.failures.map((f) => `- ${f}`), '']),
   ].join('\n');
 }

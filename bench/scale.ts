@@ -39,29 +39,43 @@ const QUIET_MINUTES = 30;
 /**
  * `npm run bench -- scale`: per backend, start-up at each job count, idle CPU and RSS and a
  * `/metrics` scrape at the largest, then bursts of `burstJobs` jobs due at once against as many
- * bare spawns, with the daemon's renewals during them. Returns the markdown section.
+ * bare spawns, with the daemon's renewals during them. Returns the markdown section; a
+ * measurement that fails is listed there and the others still run.
  */
 export async function scale(targets: ProcessBackendTarget[], settings: ScaleSettings, progress: (what: string) => void): Promise<string> {
   const startup: StartupRow[] = [];
   const idle: IdleRow[] = [];
   const scrapes: ScrapeRow[] = [];
   const bursts: BurstRow[] = [];
+  const failures: string[] = [];
+  /** One measurement; a failure is reported in the section (first line of its error) and the run goes on. */
+  const attempt = async (what: string, measure: () => Promise<void>): Promise<void> => {
+    progress(what);
+    try {
+      await measure();
+    } catch (err) {
+      failures.push(`${what}: ${String(err).split('\n')[0]}`);
+      progress(`${what} failed: ${String(err)}`);
+    }
+  };
   for (const target of targets.filter((t) => settings.backends.includes(t.name))) {
-    progress(`scale ${target.name}: start-up, idle footprint, scrape`);
-    const measured = await footprint(target, {
-      ttlS: settings.ttlS,
-      jobCounts: settings.jobCounts,
-      settleS: settings.settleS,
-      idleS: settings.idleS,
-      scrapes: settings.scrapes,
-      quietMinutes: QUIET_MINUTES,
-      startTimeoutMs: 120_000,
+    await attempt(`scale ${target.name}: start-up, idle footprint, scrape`, async () => {
+      const measured = await footprint(target, {
+        ttlS: settings.ttlS,
+        jobCounts: settings.jobCounts,
+        settleS: settings.settleS,
+        idleS: settings.idleS,
+        scrapes: settings.scrapes,
+        quietMinutes: QUIET_MINUTES,
+        startTimeoutMs: 120_000,
+      });
+      startup.push(...measured.startup);
+      idle.push(...measured.idle);
+      scrapes.push(...measured.scrapes);
     });
-    startup.push(...measured.startup);
-    idle.push(...measured.idle);
-    scrapes.push(...measured.scrapes);
-    progress(`scale ${target.name}: ${settings.bursts} bursts of ${settings.burstJobs} jobs`);
-    bursts.push(await burst(target, { ttlS: settings.ttlS, jobs: settings.burstJobs, periodS: settings.periodS, bursts: settings.bursts, startTimeoutMs: 120_000 }));
+    await attempt(`scale ${target.name}: ${settings.bursts} bursts of ${settings.burstJobs} jobs`, async () => {
+      bursts.push(await burst(target, { ttlS: settings.ttlS, jobs: settings.burstJobs, periodS: settings.periodS, bursts: settings.bursts, startTimeoutMs: 120_000 }));
+    });
   }
-  return scaleReport(settings, { startup, idle, scrapes, bursts });
+  return scaleReport(settings, { startup, idle, scrapes, bursts, failures });
 }
