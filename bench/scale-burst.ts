@@ -1,24 +1,37 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
-import type { LockdProcess } from '../test/helpers/lockd-process.js';
+import type { LockdProcess, LogLine } from '../test/helpers/lockd-process.js';
 import { waitFor } from '../test/helpers/wait-for.js';
 import { bareSpawns } from './bare-spawns.js';
 import { cpuMs } from './proc-usage.js';
 import { renewalLateness, type Renewal } from './renewal-lateness.js';
 import { startScaleDaemon } from './scale-daemon.js';
 import { burstJobsYaml, startsOf } from './scale-jobs.js';
+import { scrapeMetrics, type Scrape } from './scrape.js';
+
+/** One burst as the daemon handled it. */
+export interface Burst {
+  slot: number;
+  /** Jobs whose shell ran (the others were not started: the daemon logged why). */
+  started: number;
+  /** ms from the slot to the last started job's shell running `date`. */
+  lastStartMs: number;
+  /** Every job's run of the slot ended or was given up (logged) within 3 periods of the slot. */
+  handled: boolean;
+}
 
 export interface BurstRow {
   backend: string;
   jobs: number;
-  /** Per burst: ms from the slot to the last of its jobs' shells running `date`. */
-  lockd: number[];
+  lockd: Burst[];
   /** Per burst, run right after it: ms from the first of `jobs` bare spawns to the last shell's `date`. */
   bare: number[];
   /** The renewal interval, and the renewals due or acknowledged while a burst was starting. */
   renewals: { intervalMs: number; duringBursts: Renewal[]; all: Renewal[] } | undefined;
   /** 'leadership lost' lines logged during the run (each is a lease the daemon's own work lost). */
   leasesLost: number;
+  /** `/metrics` after the bursts: every job has run. */
+  scrape: Scrape | undefined;
 }
 
 export interface BurstOptions {
@@ -32,30 +45,34 @@ export interface BurstOptions {
 
 /**
  * On one backend: one daemon with `jobs` identical jobs due every `periodS` s; for each of
- * `bursts` consecutive slots after 'scheduling started', the time from the slot to the last job
- * started (the ledger's `date` inside each job's shell), then, once the daemon has logged every
- * run of the slot finished and is idle again, the same number of bare spawns of the same line
- * from this process. Renewals are read from the daemon's debug log.
+ * `bursts` slots after 'scheduling started' (after a lost lease, the next one after scheduling
+ * started again), the time from the slot to the last job started (the ledger's `date` inside each
+ * job's shell) and how many started, then, once the daemon has logged the end of every run of the
+ * slot and is idle again, the same number of bare spawns of the same line from this process.
+ * Renewals are read from the daemon's debug log; `/metrics` is scraped at the end.
  */
 export async function burst(target: ProcessBackendTarget, opts: BurstOptions): Promise<BurstRow> {
   const periodMs = opts.periodS * 1000;
   const daemon = await startScaleDaemon(target, opts.ttlS, (c) => burstJobsYaml(opts.jobs, opts.periodS, c.file('ledger')), opts.startTimeoutMs);
   const ledger = daemon.cluster.file('ledger');
-  const row: BurstRow = { backend: target.name, jobs: opts.jobs, lockd: [], bare: [], renewals: undefined, leasesLost: 0 };
+  const row: BurstRow = { backend: target.name, jobs: opts.jobs, lockd: [], bare: [], renewals: undefined, leasesLost: 0, scrape: undefined };
   const windows: Array<{ from: number; to: number }> = [];
   try {
-    let slot = Math.floor(daemon.schedulingAt / periodMs) * periodMs + periodMs;
-    for (let b = 0; b < opts.bursts; b++, slot += periodMs) {
-      const what = `${opts.jobs} runs of the ${new Date(slot).toISOString()} slot`;
-      await waitFor(`${what} to start`, () => startsOf(ledger, slot).length >= opts.jobs, slot - Date.now() + 3 * periodMs, 100);
-      const lastStart = Math.max(...startsOf(ledger, slot).map((s) => s.atMs));
-      row.lockd.push(lastStart - slot);
+    let slot = 0;
+    for (let b = 0; b < opts.bursts; b++) {
+      const lossAt = daemon.lockd.logs.findLastIndex((l) => l.msg.startsWith('leadership lost'));
+      const scheduling = await daemon.lockd.waitForLog((l) => l.msg === 'scheduling started', opts.startTimeoutMs, lossAt + 1);
+      slot = Math.max(slot + periodMs, Math.floor(Date.parse(scheduling.time) / periodMs) * periodMs + periodMs);
+      const handled = await slotHandled(daemon.lockd, opts.jobs, slot, slot - Date.now() + 3 * periodMs);
+      const starts = startsOf(ledger, slot);
+      const lastStart = Math.max(slot, ...starts.map((s) => s.atMs));
+      row.lockd.push({ slot, started: starts.length, lastStartMs: lastStart - slot, handled });
       windows.push({ from: slot, to: lastStart });
-      await runsFinished(daemon.lockd, opts.jobs, slot, 3 * periodMs);
       await waitFor('lockd to be idle after the burst', () => idleFor(daemon.lockd.pid, 500), periodMs, 0);
       row.bare.push(await bareSpawns(opts.jobs, daemon.cluster.file(`bare-${b}`)));
-      if (Date.now() > slot + periodMs) throw new Error(`the baseline of ${what} overlapped the next slot; raise BENCH_SCALE_PERIOD_S`);
+      if (Date.now() > slot + periodMs) throw new Error(`the baseline after the ${new Date(slot).toISOString()} burst overlapped the next slot; raise BENCH_SCALE_PERIOD_S`);
     }
+    row.scrape = await scrapeMetrics(daemon.url);
     const renewals = renewalLateness(daemon.lockd.logs, target.name, opts.ttlS * 1000);
     if (renewals !== undefined) {
       const duringBursts = renewals.renewals.filter((r) => windows.some((w) => r.ackAt >= w.from && r.dueAt <= w.to));
@@ -68,10 +85,21 @@ export async function burst(target: ProcessBackendTarget, opts: BurstOptions): P
   }
 }
 
-/** Waits for the daemon's `jobs` 'run finished' lines of `slot` (run ids end in `:<slot ms>`). */
-async function runsFinished(lockd: LockdProcess, jobs: number, slot: number, timeoutMs: number): Promise<void> {
-  let seen = 0;
-  await lockd.waitForLog((l) => l.msg === 'run finished' && String(l.run_id).endsWith(`:${slot}`) && ++seen === jobs, timeoutMs);
+/** The lines that end one job's run of a slot: it ran, or why it did not (lease gone, scheduling stopped, recorded missed or already recorded). */
+const endsRun = (msg: string): boolean =>
+  msg === 'run finished' || msg.startsWith('lease no longer valid at start') || msg.startsWith('scheduling stopped while the slot waited') || msg.startsWith('slot ');
+
+/**
+ * Whether the daemon logged the end of all `jobs` runs of `slot` (run ids end in `:<slot ms>`)
+ * within `timeoutMs`; false on timeout or exit.
+ */
+function slotHandled(lockd: LockdProcess, jobs: number, slot: number, timeoutMs: number): Promise<boolean> {
+  const ended = new Set<string>();
+  const match = (l: LogLine): boolean => typeof l.run_id === 'string' && l.run_id.endsWith(`:${slot}`) && endsRun(l.msg) && ended.add(l.run_id).size === jobs;
+  return lockd.waitForLog(match, timeoutMs).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Whether `pid` used at most one clock tick (10 ms) of CPU over the next `windowMs`. */

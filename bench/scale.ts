@@ -39,7 +39,7 @@ const QUIET_MINUTES = 30;
 /**
  * `npm run bench -- scale`: per backend, start-up at each job count, idle CPU and RSS and a
  * `/metrics` scrape at the largest, then bursts of `burstJobs` jobs due at once against as many
- * bare spawns, with the daemon's renewals during them. Returns the markdown section; a
+ * bare spawns, with the daemon's renewals during them and its `/metrics` after them. Returns the markdown section; a
  * measurement that fails is listed there and the others still run.
  */
 export async function scale(targets: ProcessBackendTarget[], settings: ScaleSettings, progress: (what: string) => void): Promise<string> {
