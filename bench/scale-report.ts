@@ -44,7 +44,7 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
       ['backend', 'slot → last job started, per burst (jobs started)', `${s.burstJobs} bare spawns → last started`, 'ratio per burst', 'target'],
       r.bursts.map((row) => {
         const complete = (b: Burst): boolean => b.handled && b.started === row.jobs;
-        const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : 'incomplete'));
+        const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : 'incomplete') + (b.bareOverlapped ? ' (baseline overlapped the next burst)' : ''));
         const met = row.lockd.every((b, i) => complete(b) && b.lastStartMs / row.bare[i]! <= TARGET.burstRatio);
         return [row.backend, row.lockd.map((b) => `${ms(b.lastStartMs)} (${b.started})`).join(', '), row.bare.map(ms).join(', '), ratios.join(', '), verdict(met)];
       }),

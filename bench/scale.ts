@@ -25,7 +25,7 @@ export function scaleSettings(): ScaleSettings {
     jobCounts: [1, ...env('JOBS', '1000,10000').split(',').map(Number)].sort((a, b) => a - b),
     burstJobs: Number(env('BURST_JOBS', '1000')),
     bursts: Number(env('BURSTS', '3')),
-    periodS: Number(env('PERIOD_S', '20')),
+    periodS: Number(env('PERIOD_S', '30')),
     settleS: Number(env('SETTLE_S', '10')),
     idleS: Number(env('IDLE_S', '20')),
     scrapes: Number(env('SCRAPES', '5')),
