@@ -43,8 +43,8 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
     markdownTable(
       ['backend', 'slot → last job started, per burst (jobs started)', `${s.burstJobs} bare spawns → last started`, 'ratio per burst', 'target'],
       r.bursts.map((row) => {
-        const complete = (b: Burst): boolean => b.handled && b.started === row.jobs;
-        const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : 'incomplete') + (b.bareOverlapped ? ' (baseline overlapped the next burst)' : ''));
+        const complete = (b: Burst): boolean => b.started === row.jobs;
+        const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : `only ${b.started} started`) + (b.bareOverlapped ? ' (baseline overlapped the next burst)' : ''));
         const met = row.lockd.every((b, i) => complete(b) && b.lastStartMs / row.bare[i]! <= TARGET.burstRatio);
         return [row.backend, row.lockd.map((b) => `${ms(b.lastStartMs)} (${b.started})`).join(', '), row.bare.map(ms).join(', '), ratios.join(', '), verdict(met)];
       }),
@@ -53,13 +53,15 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
     `### Renewals during the bursts (ms; lateness: acknowledged − due, due = previous send + interval)`,
     '',
     markdownTable(
-      ['backend', 'renewal interval', 'renewals during bursts', 'lateness p99', 'lateness max', 'all renewals of the run: n, p99', 'leases lost'],
+      ['backend', 'renewal interval', 'renewals during bursts', 'lateness p99', 'lateness max', 'all renewals of the run: n, p99', "'leadership lost' lines", 'leader changes (metric)', 'log lines dropped (metric)'],
       r.bursts.map((row) => {
         const k = row.renewals;
-        if (k === undefined) return [row.backend, '-', 'not logged per renewal: not measured', '-', '-', '-', String(row.leasesLost)];
+        const metric = (name: string): string => String(row.scrape?.totals.get(name) ?? '-');
+        const counts = [String(row.leasesLost), metric('lockd_leader_changes_total'), metric('lockd_log_lines_dropped_total')];
+        if (k === undefined) return [row.backend, '-', 'not logged per renewal: not measured', '-', '-', '-', ...counts];
         const during = k.duringBursts.map((x) => x.lateMs);
         const all = k.all.map((x) => x.lateMs);
-        return [row.backend, ms(k.intervalMs), String(during.length), ms(percentile(during, 99)), ms(Math.max(...during)), `${all.length}, ${ms(percentile(all, 99))}`, String(row.leasesLost)];
+        return [row.backend, ms(k.intervalMs), String(during.length), ms(percentile(during, 99)), ms(percentile(during, 100)), `${all.length}, ${ms(percentile(all, 99))}`, ...counts];
       }),
     ),
     '',
