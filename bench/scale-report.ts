@@ -109,7 +109,7 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
       }),
     ),
     '',
-    `### /metrics after the bursts (every one of the ${s.burstJobs} jobs has run; one scrape; 10,000 such jobs extrapolated linearly; target ≤ 2 MB at 10,000)`,
+    `### /metrics after the bursts (one scrape; the jobs that ran have series; bytes per job over all ${s.burstJobs}, a lower bound if some never ran; 10,000 extrapolated linearly; target ≤ 2 MB at 10,000)`,
     '',
     markdownTable(
       ['backend', 'jobs', 'bytes', 'lines', 'time (ms)', 'bytes per job', '10,000 jobs (extrapolated)', 'target'],
