@@ -9,6 +9,7 @@ import { failover, startDelay, type FailoverRow } from './failover.js';
 import { killMargin, type KillMarginRow, type KillMarginTarget } from './kill-margin.js';
 import { holdsSqliteWriteLock } from '../test/helpers/freeze.js';
 import { markdownTable, ms, percentile } from './stats.js';
+import { scale, scaleSettings } from './scale.js';
 
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
@@ -17,8 +18,13 @@ import { markdownTable, ms, percentile } from './stats.js';
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 /** What the benchmark is doing, on stderr, so a long run shows where it is (and where it failed). */
 const progress = (what: string): void => void process.stderr.write(`# bench: ${what}\n`);
-/** `BENCH_ONLY=kill-margin`: only that section (the others print as not measured). */
-const only = process.env.BENCH_ONLY;
+/**
+ * `npm run bench -- scale` or `BENCH_ONLY=scale`: only that section, reported alone in
+ * bench/results/<section>.md; without one, every section, in bench/results/latest.md.
+ */
+const only = process.argv[2] ?? process.env.BENCH_ONLY;
+const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale'];
+if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`no bench section "${only}"; the sections: ${SECTIONS.join(', ')}`);
 const wanted = (section: string): boolean => only === undefined || only === section;
 const TTL_S = 3;
 
@@ -64,57 +70,77 @@ try {
       margins.push(await killMargin(target, fault, TTL_S, TRIALS));
     }
   }
-
+  const scaleSection = wanted('scale') ? await scale(targets, scaleSettings(), progress) : undefined;
+  const sections: Array<[string, () => string[]]> = [
+    [
+      'latency',
+      () => [
+        '## Lock acquire + release (ms, 400 samples after 40 warm-up)',
+        '',
+        markdownTable(
+          ['backend', 'lockd p50', 'lockd p99', 'raw p50', 'raw p99', 'p50 ratio', 'baseline'],
+          latency.map((r) => [r.backend, ms(r.lockdP50), ms(r.lockdP99), ms(r.rawP50), ms(r.rawP99), `${(r.lockdP50 / r.rawP50).toFixed(2)}×`, r.rawWhat]),
+        ),
+      ],
+    ],
+    [
+      'failover',
+      () => [
+        `## Failover (ms, ${TRIALS} trials each, TTL ${TTL_S} s, two replicas live at every kill)`,
+        '',
+        markdownTable(
+          ['backend', 'crash p50', 'crash max', 'crash max − TTL', 'SIGTERM handoff p50', 'handoff max'],
+          failovers.map((r) => [
+            r.backend,
+            ms(percentile(r.crash, 50)),
+            ms(Math.max(...r.crash)),
+            ms(Math.max(...r.crash) - r.ttlMs),
+            ms(percentile(r.handoff, 50)),
+            ms(Math.max(...r.handoff)),
+          ]),
+        ),
+      ],
+    ],
+    [
+      'kill-margin',
+      () => [
+        `## Kill margin (ms, ${TRIALS} trials each, TTL ${TTL_S} s, a job that ignores SIGTERM, kill_grace 5 s)`,
+        '',
+        'Margin: the old job\'s death → another replica leads (positive = the old job was gone first; includes the',
+        'follower\'s detection latency). Fence → kill: the leader\'s self-fencing (its loss logged; for SIGKILL and SIGSTOP',
+        'of lockd, the fault) → the old job dead.',
+        '',
+        markdownTable(
+          ['backend', 'fault', 'margin p50', 'margin min', 'fence → kill p50', 'fence → kill max'],
+          margins.map((r) => [r.backend, r.fault, ms(percentile(r.margin, 50)), ms(Math.min(...r.margin)), ms(percentile(r.fenceToKill, 50)), ms(Math.max(...r.fenceToKill))]),
+        ),
+      ],
+    ],
+    [
+      'start-delay',
+      () => [
+        '## Job start delay (ms; slot → job shell running, vs bare spawn → shell running)',
+        '',
+        markdownTable(
+          ['what', 'p50', 'p99'],
+          [
+            ['lockd (embedded), 20 slots', ms(delay.lockdP50), ms(delay.lockdP99)],
+            ['bare child_process.spawn', ms(delay.spawnP50), ms(delay.spawnP99)],
+            ['difference', ms(delay.lockdP50 - delay.spawnP50), ms(delay.lockdP99 - delay.spawnP99)],
+          ],
+        ),
+      ],
+    ],
+    ['scale', () => [scaleSection ?? '']],
+  ];
   const report = [
     `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,
     '',
-    '## Lock acquire + release (ms, 400 samples after 40 warm-up)',
-    '',
-    markdownTable(
-      ['backend', 'lockd p50', 'lockd p99', 'raw p50', 'raw p99', 'p50 ratio', 'baseline'],
-      latency.map((r) => [r.backend, ms(r.lockdP50), ms(r.lockdP99), ms(r.rawP50), ms(r.rawP99), `${(r.lockdP50 / r.rawP50).toFixed(2)}×`, r.rawWhat]),
-    ),
-    '',
-    `## Failover (ms, ${TRIALS} trials each, TTL ${TTL_S} s, two replicas live at every kill)`,
-    '',
-    markdownTable(
-      ['backend', 'crash p50', 'crash max', 'crash max − TTL', 'SIGTERM handoff p50', 'handoff max'],
-      failovers.map((r) => [
-        r.backend,
-        ms(percentile(r.crash, 50)),
-        ms(Math.max(...r.crash)),
-        ms(Math.max(...r.crash) - r.ttlMs),
-        ms(percentile(r.handoff, 50)),
-        ms(Math.max(...r.handoff)),
-      ]),
-    ),
-    '',
-    `## Kill margin (ms, ${TRIALS} trials each, TTL ${TTL_S} s, a job that ignores SIGTERM, kill_grace 5 s)`,
-    '',
-    'Margin: the old job\'s death → another replica leads (positive = the old job was gone first; includes the',
-    'follower\'s detection latency). Fence → kill: the leader\'s self-fencing (its loss logged; for SIGKILL and SIGSTOP',
-    'of lockd, the fault) → the old job dead.',
-    '',
-    markdownTable(
-      ['backend', 'fault', 'margin p50', 'margin min', 'fence → kill p50', 'fence → kill max'],
-      margins.map((r) => [r.backend, r.fault, ms(percentile(r.margin, 50)), ms(Math.min(...r.margin)), ms(percentile(r.fenceToKill, 50)), ms(Math.max(...r.fenceToKill))]),
-    ),
-    '',
-    '## Job start delay (ms; slot → job shell running, vs bare spawn → shell running)',
-    '',
-    markdownTable(
-      ['what', 'p50', 'p99'],
-      [
-        ['lockd (embedded), 20 slots', ms(delay.lockdP50), ms(delay.lockdP99)],
-        ['bare child_process.spawn', ms(delay.spawnP50), ms(delay.spawnP99)],
-        ['difference', ms(delay.lockdP50 - delay.spawnP50), ms(delay.lockdP99 - delay.spawnP99)],
-      ],
-    ),
-    '',
+    ...sections.filter(([name]) => wanted(name)).flatMap(([, lines]) => [...lines(), '']),
   ].join('\n');
   process.stdout.write(report);
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/latest.md', report);
+  writeFileSync(`bench/results/${only ?? 'latest'}.md`, report);
 } finally {
   await Promise.all([etcd.stop(), zk.stop()]);
   rmSync(scratch, { recursive: true, force: true });
