@@ -1,21 +1,15 @@
 import { LockdError } from '../errors.js';
+import { BACKEND_SPEC } from './backend-spec.js';
 import { parseHostPort } from './host-port.js';
+import { keyNames, variantNames, type MappingSpec } from './spec.js';
 import type { BackendConfig } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
 
-const TYPES = ['embedded', 'etcd', 'zookeeper'] as const;
-type BackendType = (typeof TYPES)[number];
-
-const KEYS: Readonly<Record<BackendType, readonly string[]>> = {
-  embedded: ['type', 'path'],
-  etcd: ['type', 'endpoints', 'username', 'password', 'tls'],
-  zookeeper: ['type', 'connect', 'auth'],
-};
-
-const DEFAULT_PATH = './lockd.db';
+const SPEC = BACKEND_SPEC.variants;
+const TYPES = variantNames(BACKEND_SPEC);
 
 /** Used when the file has no `backend`: a SQLite file in the working directory. */
-export const DEFAULT_BACKEND: BackendConfig = { type: 'embedded', path: DEFAULT_PATH };
+export const DEFAULT_BACKEND: BackendConfig = { type: 'embedded', path: SPEC.embedded.keys.path.default };
 
 /**
  * Reads `backend` (DESIGN §7). An absent or empty `backend` is `DEFAULT_BACKEND`. Which keys
@@ -26,9 +20,10 @@ export function readBackend(reader: ConfigReader, entry: Entry | undefined): Bac
   if (entry?.value === undefined) return { ...DEFAULT_BACKEND };
   const fields = reader.mapping(entry);
   if (fields === undefined) return undefined;
-  const type = reader.oneOf(reader.require(fields, 'type', entry, 'backend: '), TYPES);
+  const { tag } = BACKEND_SPEC;
+  const type = reader.oneOf(reader.require(fields, tag, entry, 'backend: '), TYPES);
   if (type === undefined) return undefined;
-  reader.rejectUnknown(fields, KEYS[type]);
+  reader.rejectUnknown(fields, [tag, ...keyNames(SPEC[type])]);
   switch (type) {
     case 'embedded':
       return readEmbedded(reader, fields);
@@ -41,7 +36,7 @@ export function readBackend(reader: ConfigReader, entry: Entry | undefined): Bac
 
 function readEmbedded(reader: ConfigReader, fields: Map<string, Entry>): BackendConfig | undefined {
   const path = nonEmpty(reader, fields.get('path'));
-  return path === null ? undefined : { type: 'embedded', path: path ?? DEFAULT_PATH };
+  return path === null ? undefined : { type: 'embedded', path: path ?? SPEC.embedded.keys.path.default };
 }
 
 function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
@@ -53,7 +48,7 @@ function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entr
   const endpoints = (items ?? []).map((item) => checked(reader, item, reader.string(item), checkEndpoint));
   const username = reader.string(fields.get('username'));
   const password = reader.string(fields.get('password'));
-  bothOrNeither(reader, fields, 'username', 'password', '');
+  bothOrNeither(reader, fields, SPEC.etcd, '');
   const tls = readTls(reader, fields.get('tls'));
   if (endpoints.length === 0 || endpoints.some((e) => e === undefined)) return undefined;
   return {
@@ -67,15 +62,16 @@ function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entr
 
 function readTls(reader: ConfigReader, entry: Entry | undefined): { ca?: string; cert?: string; key?: string } | undefined {
   if (entry?.value === undefined) return undefined;
-  const fields = reader.mapping(entry, ['ca', 'cert', 'key']);
+  const spec = SPEC.etcd.keys.tls;
+  const fields = reader.mapping(entry, keyNames(spec));
   if (fields === undefined) return undefined;
   const tls: { ca?: string; cert?: string; key?: string } = {};
-  for (const name of ['ca', 'cert', 'key'] as const) {
+  for (const name of keyNames(spec)) {
     const file = nonEmpty(reader, fields.get(name));
     if (typeof file === 'string') tls[name] = file;
   }
   // A client certificate is useless without its key, and the reverse.
-  bothOrNeither(reader, fields, 'cert', 'key', 'tls: ');
+  bothOrNeither(reader, fields, spec, 'tls: ');
   return tls;
 }
 
@@ -88,9 +84,10 @@ function readZooKeeper(reader: ConfigReader, fields: Map<string, Entry>, parent:
 }
 
 function readAuth(reader: ConfigReader, entry: Entry | undefined): { scheme: 'digest'; credentials: string } | undefined {
-  const fields = entry?.value === undefined ? undefined : reader.mapping(entry, ['scheme', 'credentials']);
+  const spec = SPEC.zookeeper.keys.auth;
+  const fields = entry?.value === undefined ? undefined : reader.mapping(entry, keyNames(spec));
   if (entry === undefined || fields === undefined) return undefined;
-  const scheme = reader.oneOf(fields.get('scheme'), ['digest'] as const) ?? 'digest';
+  const scheme = reader.oneOf(fields.get('scheme'), spec.keys.scheme.values) ?? spec.keys.scheme.default;
   const credentialsEntry = reader.require(fields, 'credentials', entry, 'auth: ');
   const credentials = checked(reader, credentialsEntry, reader.string(credentialsEntry), (text) => {
     if (!/^[^:]+:/.test(text)) throw new LockdError('BAD_CREDENTIALS', 'expected credentials like "user:password"');
@@ -136,12 +133,14 @@ function checked(
   }
 }
 
-/** Reports, at the key that is set, a pair of keys of which only one is set. */
-function bothOrNeither(reader: ConfigReader, fields: Map<string, Entry>, a: string, b: string, prefix: string): void {
-  const setA = fields.get(a)?.value !== undefined;
-  const setB = fields.get(b)?.value !== undefined;
-  const lone = setA === setB ? undefined : fields.get(setA ? a : b);
-  if (lone) reader.report(lone.key, `${prefix}set both ${a} and ${b}, or neither`);
+/** Reports, at the key that is set, each of the spec's `together` pairs of which only one is set. */
+function bothOrNeither(reader: ConfigReader, fields: Map<string, Entry>, spec: MappingSpec, prefix: string): void {
+  for (const [a, b] of spec.together ?? []) {
+    const setA = fields.get(a)?.value !== undefined;
+    const setB = fields.get(b)?.value !== undefined;
+    const lone = setA === setB ? undefined : fields.get(setA ? a : b);
+    if (lone) reader.report(lone.key, `${prefix}set both ${a} and ${b}, or neither`);
+  }
 }
 
 /** A non-empty string; null when it was present but bad (already reported). */

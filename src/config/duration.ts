@@ -1,6 +1,8 @@
 import { LockdError } from '../errors.js';
 
 const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1000n, m: 60_000n, h: 3_600_000n };
+/** The units `parseDuration` reads. */
+export const DURATION_UNITS: readonly string[] = Object.keys(UNIT_MS);
 const UNITS_HINT = '(use ms, s, m or h, e.g. "1h30m")';
 const PART = /(\d*)(?:\.(\d*))?([^\d.]*)/y;
 

@@ -1,32 +1,13 @@
 import { LockdError } from '../errors.js';
 import { segmentProblem } from './names.js';
-import { DEFAULT_OUTPUT_TAIL_BYTES } from './storage-budget.js';
+import { JOB_SPEC } from './job-spec.js';
 import { isTimeZone, normalizeSchedule } from './schedule.js';
-import type { JobConfig, MisfirePolicy, OverlapPolicy } from './types.js';
+import { keyNames } from './spec.js';
+import type { JobConfig } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
 
-const JOB_KEYS = [
-  'schedule',
-  'timezone',
-  'run',
-  'command',
-  'timeout',
-  'overlap',
-  'misfire',
-  'deadline',
-  'retries',
-  'retry_backoff',
-  'kill_grace',
-  'jitter',
-  'history',
-  'output_tail',
-  'env',
-  'cwd',
-] as const;
-
-const OVERLAP: readonly OverlapPolicy[] = ['skip', 'queue', 'allow'];
-const MISFIRE: readonly MisfirePolicy[] = ['skip', 'run_once', 'run_all'];
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const KEYS = JOB_SPEC.keys;
+const ENV_NAME = new RegExp(KEYS.env.keyPattern);
 /** Set by the runner for every run (DESIGN §5), after the job's env, so a job value would be lost. */
 const RUNNER_ENV = [
   'LOCKD_CLUSTER',
@@ -37,9 +18,6 @@ const RUNNER_ENV = [
   'LOCKD_FENCING_TOKEN',
   'LOCKD_ATTEMPT',
 ];
-
-/** Bounds on `output_tail`: none kept, up to 64 KiB. */
-const OUTPUT_TAIL_MAX_BYTES = 64 * 1024;
 
 /** A job as read, before its `history` default is known (that needs every job; see `defaultHistory`). */
 export type JobDraft = Omit<JobConfig, 'history'> & { history: number | undefined };
@@ -53,7 +31,7 @@ export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefine
   const prefix = `job "${entry.name}": `;
   const badName = segmentProblem('job', entry.name);
   if (badName !== undefined) reader.report(entry.key, badName);
-  const fields = reader.mapping(entry, JOB_KEYS);
+  const fields = reader.mapping(entry, keyNames(JOB_SPEC));
   if (fields === undefined) return undefined;
 
   const timezoneEntry = fields.get('timezone');
@@ -63,26 +41,26 @@ export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefine
     timezone = undefined;
   }
   const scheduleEntry = reader.require(fields, 'schedule', entry, prefix);
-  const schedule = readSchedule(reader, scheduleEntry, timezone ?? 'UTC');
+  const schedule = readSchedule(reader, scheduleEntry, timezone ?? KEYS.timezone.default);
 
   const action = readAction(reader, fields, entry, prefix);
-  const timeout = reader.duration(fields.get('timeout'), { min: 1 });
+  const timeout = reader.duration(fields.get('timeout'), KEYS.timeout);
   const cwd = reader.string(fields.get('cwd'));
   const cwdEntry = fields.get('cwd');
   if (cwd === '' && cwdEntry) reader.reportValue(cwdEntry, 'must not be empty');
 
   const settings = {
-    timezone: timezone ?? 'UTC',
+    timezone: timezone ?? KEYS.timezone.default,
     ...(timeout === undefined ? {} : { timeoutMs: timeout }),
-    overlap: reader.oneOf(fields.get('overlap'), OVERLAP) ?? 'skip',
-    misfire: reader.oneOf(fields.get('misfire'), MISFIRE) ?? 'run_once',
-    deadlineMs: reader.duration(fields.get('deadline'), { min: 1 }) ?? 10 * 60_000,
-    retries: reader.integer(fields.get('retries'), 0, 100) ?? 0,
-    retryBackoffMs: reader.duration(fields.get('retry_backoff')) ?? 10_000,
-    killGraceMs: reader.duration(fields.get('kill_grace')) ?? 5_000,
-    jitterMs: reader.duration(fields.get('jitter')) ?? 0,
-    history: reader.integer(fields.get('history'), 1, 10_000),
-    outputTailBytes: reader.size(fields.get('output_tail'), { min: 0, max: OUTPUT_TAIL_MAX_BYTES }) ?? DEFAULT_OUTPUT_TAIL_BYTES,
+    overlap: reader.oneOf(fields.get('overlap'), KEYS.overlap.values) ?? KEYS.overlap.default,
+    misfire: reader.oneOf(fields.get('misfire'), KEYS.misfire.values) ?? KEYS.misfire.default,
+    deadlineMs: reader.duration(fields.get('deadline'), KEYS.deadline) ?? KEYS.deadline.default,
+    retries: reader.integer(fields.get('retries'), KEYS.retries) ?? KEYS.retries.default,
+    retryBackoffMs: reader.duration(fields.get('retry_backoff'), KEYS.retry_backoff) ?? KEYS.retry_backoff.default,
+    killGraceMs: reader.duration(fields.get('kill_grace'), KEYS.kill_grace) ?? KEYS.kill_grace.default,
+    jitterMs: reader.duration(fields.get('jitter'), KEYS.jitter) ?? KEYS.jitter.default,
+    history: reader.integer(fields.get('history'), KEYS.history),
+    outputTailBytes: reader.size(fields.get('output_tail'), KEYS.output_tail) ?? KEYS.output_tail.default,
     env: readEnv(reader, fields.get('env')),
     ...(cwd ? { cwd } : {}),
   };

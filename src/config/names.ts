@@ -1,4 +1,6 @@
-const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** A cluster or job name, as a regex source (also published in the JSON Schema). */
+export const SEGMENT_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
+const SEGMENT = new RegExp(SEGMENT_PATTERN);
 
 /**
  * Why `name` cannot be a cluster or job name, or undefined when it can. These names become

@@ -2,22 +2,14 @@ import { hostname } from 'node:os';
 import type { ParsedNode } from 'yaml';
 import { LockdError } from '../errors.js';
 import { DEFAULT_BACKEND, readBackend } from './backend-schema.js';
+import { CONFIG_SPEC, HTTP_SPEC, LEADER_SPEC, LOG_SPEC } from './config-spec.js';
 import { parseHostPort } from './host-port.js';
 import { readJob, type JobDraft } from './job-schema.js';
 import { DEFAULT_STORAGE_BUDGET, defaultHistory, storageEstimate } from './storage-budget.js';
 import { segmentProblem } from './names.js';
+import { keyNames } from './spec.js';
 import type { JobConfig, LockdConfig } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
-
-const TOP_KEYS = ['cluster', 'node', 'backend', 'leader', 'shutdown_grace', 'http', 'log', 'storage_budget', 'jobs'] as const;
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-
-/** Bounds on `leader.ttl`: below 2 s keep-alives cannot keep up; above 5 m failover is too slow to be useful. */
-const TTL_MIN_MS = 2_000;
-const TTL_MAX_MS = 5 * 60_000;
-/** Bounds on `storage_budget`. */
-const STORAGE_BUDGET_MIN_BYTES = 1024 ** 2;
-const STORAGE_BUDGET_MAX_BYTES = 64 * 1024 ** 3;
 
 /**
  * Reads the whole document (DESIGN §7) into a `LockdConfig` with every default filled in.
@@ -26,10 +18,11 @@ const STORAGE_BUDGET_MAX_BYTES = 64 * 1024 ** 3;
  * `reader`; the returned value is meaningful only when none were.
  */
 export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, file: string): LockdConfig {
-  const fields = reader.mapping(root && { name: '(top level)', key: root, value: root }, TOP_KEYS) ?? new Map();
+  const top = CONFIG_SPEC.keys;
+  const fields = reader.mapping(root && { name: '(top level)', key: root, value: root }, keyNames(CONFIG_SPEC)) ?? new Map();
 
   const clusterEntry = fields.get('cluster');
-  const cluster = reader.string(clusterEntry) ?? 'default';
+  const cluster = reader.string(clusterEntry) ?? top.cluster.default;
   const badCluster = segmentProblem('cluster', cluster);
   if (clusterEntry && badCluster !== undefined) reader.reportValue(clusterEntry, badCluster);
 
@@ -37,9 +30,10 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
   const node = reader.string(nodeEntry) ?? `${hostname()}-${process.pid}`;
   if (nodeEntry && node.trim() === '') reader.reportValue(nodeEntry, 'must not be empty');
 
-  const leader = reader.mapping(fields.get('leader'), ['ttl', 'max_clock_skew']);
-  const ttlMs = reader.duration(leader?.get('ttl'), { min: TTL_MIN_MS, max: TTL_MAX_MS }) ?? 10_000;
-  const maxClockSkewMs = reader.duration(leader?.get('max_clock_skew'), { min: 1000 }) ?? 5000;
+  const { ttl, max_clock_skew } = LEADER_SPEC.keys;
+  const leader = reader.mapping(fields.get('leader'), keyNames(LEADER_SPEC));
+  const ttlMs = reader.duration(leader?.get('ttl'), ttl) ?? ttl.default;
+  const maxClockSkewMs = reader.duration(leader?.get('max_clock_skew'), max_clock_skew) ?? max_clock_skew.default;
 
   const drafts: JobDraft[] = [];
   for (const entry of (reader.mapping(fields.get('jobs')) ?? new Map<string, Entry>()).values()) {
@@ -47,7 +41,7 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
     if (job) drafts.push(job);
   }
   const backend = readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND };
-  const budgetBytes = reader.size(fields.get('storage_budget'), { min: STORAGE_BUDGET_MIN_BYTES, max: STORAGE_BUDGET_MAX_BYTES }) ?? DEFAULT_STORAGE_BUDGET[backend.type];
+  const budgetBytes = reader.size(fields.get('storage_budget'), top.storage_budget) ?? DEFAULT_STORAGE_BUDGET[backend.type];
   const jobs: JobConfig[] = drafts.map((job) => ({ ...job, history: job.history ?? defaultHistory(job, cluster, budgetBytes, drafts.length) }));
 
   const http = readHttp(reader, fields.get('http'));
@@ -57,7 +51,7 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
     node,
     backend,
     leader: { ttlMs, maxClockSkewMs },
-    shutdownGraceMs: reader.duration(fields.get('shutdown_grace')) ?? 30_000,
+    shutdownGraceMs: reader.duration(fields.get('shutdown_grace'), top.shutdown_grace) ?? top.shutdown_grace.default,
     ...(http === undefined ? {} : { http }),
     log: { level: readLogLevel(reader, fields.get('log')) },
     storage: { budgetBytes, estimateBytes: storageEstimate(jobs, cluster) },
@@ -66,7 +60,7 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
 }
 
 function readHttp(reader: ConfigReader, entry: Entry | undefined): { listen: string } | undefined {
-  const fields = entry?.value === undefined ? undefined : reader.mapping(entry, ['listen']);
+  const fields = entry?.value === undefined ? undefined : reader.mapping(entry, keyNames(HTTP_SPEC));
   if (entry === undefined || fields === undefined) return undefined;
   const listenEntry = reader.require(fields, 'listen', entry, 'http: ');
   const listen = reader.string(listenEntry);
@@ -81,11 +75,12 @@ function readHttp(reader: ConfigReader, entry: Entry | undefined): { listen: str
 }
 
 function readLogLevel(reader: ConfigReader, entry: Entry | undefined): string {
-  const fields = reader.mapping(entry, ['level']);
-  const level = reader.oneOf(fields?.get('level'), LOG_LEVELS) ?? 'info';
+  const spec = LOG_SPEC.keys.level;
+  const fields = reader.mapping(entry, keyNames(LOG_SPEC));
+  const level = reader.oneOf(fields?.get('level'), spec.values) ?? spec.default;
   const override = reader.env.LOCKD_LOG_LEVEL;
   if (override === undefined || override === '') return level;
-  if ((LOG_LEVELS as readonly string[]).includes(override)) return override;
-  reader.report(undefined, `LOCKD_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${override}"`);
+  if ((spec.values as readonly string[]).includes(override)) return override;
+  reader.report(undefined, `LOCKD_LOG_LEVEL: expected one of ${spec.values.join(', ')}, got "${override}"`);
   return level;
 }

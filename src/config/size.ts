@@ -10,6 +10,8 @@ const UNIT_BYTES: Readonly<Record<string, number>> = {
   MB: 1000 ** 2,
   GB: 1000 ** 3,
 };
+/** The units `parseSize` reads. */
+export const SIZE_UNITS: readonly string[] = Object.keys(UNIT_BYTES);
 const SIZE = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/;
 
 /**
@@ -20,7 +22,7 @@ const SIZE = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/;
  */
 export function parseSize(text: string): number {
   const match = SIZE.exec(text.trim());
-  const units = Object.keys(UNIT_BYTES).join(', ');
+  const units = SIZE_UNITS.join(', ');
   if (match === null) throw new LockdError('BAD_SIZE', `invalid size "${text}": expected a number and a unit (${units}), e.g. "512MiB"`);
   const [, number = '', unit = ''] = match;
   if (unit === '' && number.includes('.')) throw new LockdError('BAD_SIZE', `invalid size "${text}": a size in bytes is a whole number`);

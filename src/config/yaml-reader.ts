@@ -3,6 +3,7 @@ import type { ConfigProblem } from '../errors.js';
 import { parseDuration, formatDuration } from './duration.js';
 import { interpolate } from './interpolate.js';
 import { formatSize, parseSize } from './size.js';
+import type { DurationSpec, IntegerSpec, SizeSpec } from './spec.js';
 import { closest } from './suggest.js';
 
 /**
@@ -124,8 +125,8 @@ export class ConfigReader {
     return this.expand(entry, true)?.value;
   }
 
-  /** A duration in ms (see `parseDuration`), optionally bounded. */
-  duration(entry: Entry | undefined, bounds: { min?: number; max?: number } = {}): number | undefined {
+  /** A duration in ms (see `parseDuration`), within the spec's bounds. */
+  duration(entry: Entry | undefined, bounds: DurationSpec): number | undefined {
     const node = entry?.value;
     if (entry === undefined || node === undefined) return undefined;
     const isString = isScalar(node) && typeof node.value === 'string';
@@ -150,10 +151,10 @@ export class ConfigReader {
   }
 
   /**
-   * A size in bytes within [min, max]: a string such as `512MiB` (see `parseSize`) or a bare
+   * A size in bytes within the spec's [min, max]: a string such as `512MiB` (see `parseSize`) or a bare
    * integer of bytes.
    */
-  size(entry: Entry | undefined, bounds: { min: number; max: number }): number | undefined {
+  size(entry: Entry | undefined, bounds: SizeSpec): number | undefined {
     const node = entry?.value;
     if (entry === undefined || node === undefined) return undefined;
     let bytes: number;
@@ -178,10 +179,10 @@ export class ConfigReader {
   }
 
   /**
-   * An integer within [min, max]. A string is accepted only when it came from `${VAR}`
+   * An integer within the spec's [min, max]. A string is accepted only when it came from `${VAR}`
    * expansion (YAML cannot type an expanded value) and reads as a whole number.
    */
-  integer(entry: Entry | undefined, min: number, max: number): number | undefined {
+  integer(entry: Entry | undefined, { min, max }: IntegerSpec): number | undefined {
     const node = entry?.value;
     if (entry === undefined || node === undefined) return undefined;
     let value: unknown = isScalar(node) ? node.value : undefined;

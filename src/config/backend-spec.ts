@@ -1,0 +1,64 @@
+import type { EnumSpec, ListSpec, MappingSpec, StringSpec, VariantsSpec } from './spec.js';
+
+const TLS = {
+  kind: 'mapping',
+  description: 'TLS to etcd: CA bundle, and a client certificate with its key',
+  keys: {
+    ca: { kind: 'string', description: 'PEM file of the CA(s) that signed the servers\' certificates' } satisfies StringSpec,
+    cert: { kind: 'string', description: 'PEM file of the client certificate (set with key)' } satisfies StringSpec,
+    key: { kind: 'string', description: 'PEM file of the client certificate\'s private key (set with cert)' } satisfies StringSpec,
+  },
+  together: [['cert', 'key']],
+} as const satisfies MappingSpec;
+
+const AUTH = {
+  kind: 'mapping',
+  description: 'ZooKeeper authentication',
+  keys: {
+    scheme: { kind: 'enum', values: ['digest'], default: 'digest', description: 'The ZooKeeper auth scheme' } satisfies EnumSpec<'digest'>,
+    credentials: { kind: 'string', description: 'user:password for the digest scheme' } satisfies StringSpec,
+  },
+  required: ['credentials'],
+} as const satisfies MappingSpec;
+
+/** `backend` (DESIGN §7): which keys are allowed depends on `type`. */
+export const BACKEND_SPEC = {
+  kind: 'variants',
+  tag: 'type',
+  description: 'Where leases, locks and run records live (default: embedded, ./lockd.db)',
+  variants: {
+    embedded: {
+      kind: 'mapping',
+      description: 'One SQLite file, shared safely by many processes on one host',
+      keys: {
+        path: { kind: 'string', default: './lockd.db', description: 'The SQLite file, relative to the working directory' } satisfies StringSpec,
+      },
+    },
+    etcd: {
+      kind: 'mapping',
+      description: 'An etcd v3 cluster',
+      keys: {
+        endpoints: {
+          kind: 'list',
+          minItems: 1,
+          items: { kind: 'string', description: 'http(s)://host:port, no path' } satisfies StringSpec,
+          description: 'The etcd endpoints, e.g. http://10.0.0.1:2379',
+        } satisfies ListSpec,
+        username: { kind: 'string', description: 'etcd user (set with password)' } satisfies StringSpec,
+        password: { kind: 'string', description: 'etcd password (set with username); use ${VAR}' } satisfies StringSpec,
+        tls: TLS,
+      },
+      required: ['endpoints'],
+      together: [['username', 'password']],
+    },
+    zookeeper: {
+      kind: 'mapping',
+      description: 'A ZooKeeper ensemble',
+      keys: {
+        connect: { kind: 'string', description: 'host:port[,host:port...][/chroot], e.g. zk1:2181,zk2:2181/lockd' } satisfies StringSpec,
+        auth: AUTH,
+      },
+      required: ['connect'],
+    },
+  },
+} as const satisfies VariantsSpec;
