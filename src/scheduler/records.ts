@@ -42,7 +42,7 @@ export interface RunRecord {
   durationMs?: number;
   exitCode?: number | null;
   signal?: string | null;
-  /** Last 4 KiB of output. */
+  /** The last `output_tail` bytes of output (4 KiB by default). */
   output?: string;
 }
 

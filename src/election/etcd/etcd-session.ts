@@ -91,7 +91,7 @@ export class EtcdSession {
   lose(reason: string, reported = false): void {
     const killBy = reported ? monotonicMs() : this.killBy;
     if (!this.stop(new LeadershipLostError(`etcd session lost: ${reason}`, { killBy }))) return;
-    this.log.info({ lease: this.hexId, reason }, 'etcd session lost');
+    this.log.warn({ lease: this.hexId, reason }, 'etcd session lost');
     const giveUpAt = monotonicMs() + 10 * this.ttlMs;
     const revoke = (): void => {
       this.rpc.leaseRevoke(this.leaseId).catch((err: unknown) => {
