@@ -1,9 +1,10 @@
 /**
  * The status page served at `/`: one self-contained HTML document (inline CSS and script, no
  * external assets, no framework) that fetches `status?limit=1000` every 5 seconds and shows the
- * cluster, the leader with its lease headroom, the candidates, and the jobs sorted by attention
- * (failing, missed or skipped, running, then by next slot; the order of `NEEDS_ATTENTION` in
- * observe/status-summary.ts) with each job's last outcome, token and missed total. It shows only
+ * cluster, the leader with its lease headroom, the candidates with their clock offsets, the storage
+ * estimate against its budget, and the jobs sorted by attention (failing, missed or skipped,
+ * running, then by next slot; the order of `NEEDS_ATTENTION` in observe/status-summary.ts) with
+ * each job's last outcome, token and missed and skipped totals. It shows only
  * what `/status` carries, which never includes env values or credentials, and leaves out the
  * runs' output tails. Every value enters the page as text (`textContent`), never as markup. With
  * more than 1000 jobs it shows the first 1000 in config order and says so. When a fetch fails it
@@ -52,7 +53,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 </header>
 <main>
   <section><h2>Leader</h2><div id="leader"></div></section>
-  <section><h2>Candidates</h2><ul id="candidates"></ul></section>
+  <section><h2>Candidates</h2><ul id="candidates"></ul><p class="muted" id="storage"></p></section>
   <section><h2>Jobs</h2><div class="counts" id="counts"></div><p class="muted" id="paging"></p><ul id="jobs"></ul></section>
 </main>
 <script>
@@ -114,12 +115,27 @@ function renderLeader(leader) {
   }
 }
 
-function renderCandidates(candidates, leader) {
+function renderCandidates(candidates, leader, clocks) {
   $("candidates").replaceChildren(...candidates.map((c) => {
     const li = el("li", "", c.node + (leader && leader.node === c.node ? " (leader)" : ""));
     li.append(el("span", "muted", " " + c.host + " pid " + c.pid + ", campaigning since " + when(c.since)));
+    const clock = clocks.find((k) => k.node === c.node);
+    if (clock) {
+      const off = clock.offsetMs / 1000;
+      li.append(el("span", Math.abs(off) >= 2 ? "error" : "muted", ", clock " + (off >= 0 ? "+" : "") + off.toFixed(1) + " s"));
+    }
     return li;
   }));
+}
+
+function mebibytes(bytes) {
+  return (bytes / 1048576).toFixed(1) + " MiB";
+}
+
+function renderStorage(storage) {
+  const over = storage.estimateBytes > storage.budgetBytes;
+  $("storage").className = over ? "error" : "muted";
+  $("storage").textContent = "storage: run records and job states take at most " + mebibytes(storage.estimateBytes) + " of the " + mebibytes(storage.budgetBytes) + " storage_budget";
 }
 
 function renderJobs(status) {
@@ -127,6 +143,7 @@ function renderJobs(status) {
   jobs.sort((a, b) => RANK[a.health] - RANK[b.health] || String(a.job.next ?? "~").localeCompare(String(b.job.next ?? "~")));
   const count = (h) => jobs.filter((j) => j.health === h).length;
   const missedTotal = status.jobs.reduce((n, job) => n + job.missedTotal, 0);
+  const skippedTotal = status.jobs.reduce((n, job) => n + job.skippedTotal, 0);
   $("counts").replaceChildren(
     el("span", "", "failing " + count("failing")),
     el("span", "", "last slot missed or skipped " + count("missed")),
@@ -134,6 +151,7 @@ function renderJobs(status) {
     el("span", "", "ok " + count("ok")),
     el("span", "", "never run " + count("neverRun")),
     el("span", "", "missed slots in total " + missedTotal),
+    el("span", "", "skipped slots in total " + skippedTotal),
   );
   $("paging").textContent = status.total > status.jobs.length ? "showing the first " + status.jobs.length + " of " + status.total + " jobs" : "";
   $("jobs").replaceChildren(...jobs.map(({ job }) => {
@@ -142,7 +160,7 @@ function renderJobs(status) {
     const last = job.last;
     const outcome = last ? last.outcome : "never run";
     li.append(el("span", "name", job.name), el("span", "outcome o-" + (last ? last.outcome : "none"), outcome));
-    const parts = [job.schedule + " (" + job.timezone + ")", "next " + when(job.next), "missed " + job.missedTotal];
+    const parts = [job.schedule + " (" + job.timezone + ")", "next " + when(job.next), "missed " + job.missedTotal, "skipped " + job.skippedTotal];
     if (last) {
       parts.push("last slot " + when(last.scheduledAt) + " on " + last.node);
       if (last.token !== undefined) parts.push("token " + last.token);
@@ -161,7 +179,8 @@ async function refresh() {
     const status = await res.json();
     $("cluster").textContent = status.cluster + " (" + status.backend + ")";
     renderLeader(status.leader);
-    renderCandidates(status.candidates, status.leader);
+    renderCandidates(status.candidates, status.leader, status.clocks);
+    renderStorage(status.storage);
     renderJobs(status);
     $("updated").className = "";
     $("updated").textContent = "updated " + when(status.at) + ", every " + REFRESH_MS / 1000 + " s";

@@ -66,6 +66,12 @@ describe('status page', { timeout: 120_000 }, () => {
 
     assert.match(await text('#leader'), /node\s+node-a/);
     assert.match(await text('#candidates'), /node-a \(leader\)/);
+    // Its own clock, against the replica that serves the page (itself).
+    assert.match(await text('#candidates'), /clock [+-]\d+\.\d s/);
+    assert.match(await text('#storage'), /at most \d+\.\d MiB of the 1024\.0 MiB storage_budget/);
+    // The skipped count is in the job's state, written just after the skipped record: wait for it.
+    await page.waitForFunction(`/skipped [1-9]/.test(document.querySelector('[data-job="slow"] .detail')?.textContent ?? '')`, { timeout: 20_000 });
+    assert.match(await text('#counts'), /skipped slots in total [1-9]\d*/);
     assert.match(await text('#counts'), /last slot missed or skipped 1/);
     const order = await page.evaluate(`[...document.querySelectorAll('#jobs li')].map((li) => li.dataset.job)`);
     assert.deepEqual(order, ['slow', 'tidy'], 'the job whose slots are skipped comes first');
