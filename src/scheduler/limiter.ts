@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js';
+
 /**
  * At most `limit` calls in flight; the others wait in order of arrival. The scheduler's start-up
  * work goes through one so that 10,000 jobs never turn into 10,000 concurrent backend calls: a
@@ -7,8 +9,7 @@
 export class Limiter {
   readonly #limit: number;
   #active = 0;
-  readonly #waiting: (() => void)[] = [];
-  #head = 0;
+  readonly #waiting = new Fifo<() => void>();
 
   /** `limit` is at least 1. */
   constructor(limit: number) {
@@ -28,17 +29,10 @@ export class Limiter {
 
   /** Hands the finished call's place to the oldest waiter, or frees it. */
   #next(): void {
-    const waiter = this.#waiting[this.#head];
+    const waiter = this.#waiting.shift();
     if (waiter === undefined) {
       this.#active -= 1;
       return;
-    }
-    this.#waiting[this.#head] = undefined as unknown as () => void;
-    this.#head += 1;
-    // Drop the served prefix now and then, so the queue costs O(1) per call, not a shift.
-    if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-      this.#waiting.splice(0, this.#head);
-      this.#head = 0;
     }
     waiter();
   }

@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js';
+
 /** The longest stretch of paced work the event loop runs before it gets a turn (timers, I/O). */
 export const PACED_SLICE_MS = 10;
 
@@ -19,8 +21,7 @@ export const PACED_SLICE_MS = 10;
  * it is not delayed.
  */
 export class Pacer {
-  readonly #waiting: Array<() => void> = [];
-  #head = 0;
+  readonly #waiting = new Fifo<() => void>();
   #draining = false;
   #since = 0;
 
@@ -39,22 +40,14 @@ export class Pacer {
 
   /** Callers waiting (for tests). */
   get waiting(): number {
-    return this.#waiting.length - this.#head;
+    return this.#waiting.size;
   }
 
   #passOne(): void {
-    const next = this.#waiting[this.#head];
+    const next = this.#waiting.shift();
     if (next === undefined) {
-      this.#waiting.length = 0;
-      this.#head = 0;
       this.#draining = false;
       return;
-    }
-    this.#waiting[this.#head] = undefined as unknown as () => void;
-    this.#head += 1;
-    if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-      this.#waiting.splice(0, this.#head);
-      this.#head = 0;
     }
     // Resolving queues the caller's continuation; this `then` is queued behind it, so it runs
     // once that continuation has done its synchronous work.
