@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test';
 import { startEtcdCluster, type EtcdCluster, type EtcdMember } from '../helpers/etcd-cluster.js';
 import { assertLedgerInvariants, readLedger, waitForLedger, type LedgerEntry } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
-import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
-import { runLockd, type LockdProcess } from '../helpers/lockd-process.js';
-import type { RunRecord } from '../../src/scheduler/records.js';
+import { justBeforeASlot, ledgerHistory, ledgerStarts, startLedgerReplicas, type LedgerRun } from '../helpers/ledger-replicas.js';
+import type { LockdCluster, ProcessBackendTarget } from '../helpers/lockd-cluster.js';
+import type { LockdProcess } from '../helpers/lockd-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_MS = 3000;
+/** The ledger job runs every second. */
+const SCHEDULE = '* * * * * *';
 /** A raft leader paused for longer than the lease TTL revokes the leases on SIGCONT (etcd 3.4.23). */
 const RAFT_LEADER_PAUSE_MS = 1500;
 /**
@@ -46,7 +47,7 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
   after(() => etcd?.stop());
 
   it('kill -9 of each member in turn, then its restart: no leader change, no missed slot', async (t) => {
-    const run = await threeReplicas(target, JOB_OVERLAP);
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: JOB_OVERLAP });
     try {
       const startWall = Date.now();
       for (const member of etcd.members) {
@@ -60,7 +61,7 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
   });
 
   it('SIGSTOP of a follower for 2×TTL, then of the raft leader for less than the TTL: no leader change, no missed slot', async (t) => {
-    const run = await threeReplicas(target, JOB_OVERLAP);
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: JOB_OVERLAP });
     try {
       const startWall = Date.now();
       const follower = await aFollower(etcd);
@@ -76,7 +77,7 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
   });
 
   it('SIGSTOP of the raft leader for 2×TTL: nothing visible while it is frozen; after SIGCONT one leader, no slot twice', async (t) => {
-    const run = await threeReplicas(target, JOB_OVERLAP);
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: JOB_OVERLAP });
     try {
       const startWall = Date.now();
       const raftLeader = await etcd.leader();
@@ -102,14 +103,14 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
   });
 
   it('quorum loss for 2×TTL: nothing starts during the outage; after healing one leader runs the job again', async (t) => {
-    const run = await threeReplicas(target, 'misfire: skip');
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: 'misfire: skip' });
     try {
       const before = run.cluster.leader();
       assert.ok(before, 'one replica leads before the outage');
       const raftLeader = await etcd.leader();
       const down = [raftLeader, etcd.members.find((m) => m !== raftLeader)!];
       const mark = before.logs.length;
-      await beforeASlot();
+      await justBeforeASlot();
       const killedAt = performance.now();
       const killedWall = Date.now();
       for (const m of down) m.kill9();
@@ -134,7 +135,7 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
       assert.deepEqual(leadersAfter.map((r) => r.name), [next.replica.name], 'exactly one replica leads after healing');
       assert.deepEqual(overlappingTerms(leadershipTerms(run.cluster.replicas)), []);
       assertLedgerInvariants(after);
-      const records = await history(run);
+      const records = await ledgerHistory(run);
       const unaccounted = slotsBetween(killedWall, Math.max(...after.map((e) => e.slot))).filter(
         (slot) => !after.some((e) => e.slot === slot) && !records.some((r) => r.slot === slot && (r.outcome === 'missed' || r.outcome === 'skipped')),
       );
@@ -149,40 +150,12 @@ describe('etcd: 3-member cluster, member loss and quorum loss with real lockd pr
   });
 });
 
-interface Run {
-  cluster: LockdCluster;
-  ledger: string;
-  config: string;
-}
-
-/** Three replicas a, b, c with the ledger job, once one of them leads and the ledger has two lines. */
-async function threeReplicas(target: ProcessBackendTarget, jobExtra: string): Promise<Run> {
-  const cluster = new LockdCluster(target, { ttl: `${TTL_MS / 1000}s` });
-  const ledger = cluster.file('ledger');
-  const job = [
-    '  ledger:',
-    '    schedule: "* * * * * *"',
-    // The slot, token and node for the ledger's invariants; the start time for the delay.
-    `    run: ${JSON.stringify(`echo "$LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE $(date +%s%3N)" >> '${ledger}'`)}`,
-    `    ${jobExtra}`,
-  ].join('\n');
-  try {
-    ['a', 'b', 'c'].forEach((n) => cluster.start(n, job));
-    await cluster.nextLeader(20_000);
-    await waitForLedger(ledger, (e) => e.length >= 2, 15_000);
-    return { cluster, ledger, config: cluster.file('a.yaml') };
-  } catch (err) {
-    await cluster.stop();
-    throw err;
-  }
-}
-
 /**
  * Applies `inflict` for `durationMs` (default 2×TTL), `heal`s, waits for two slots to run after
  * healing, and reports how many slots ran during the fault and their start delays.
  */
-async function fault(run: Run, what: string, t: TestContext, inflict: () => void, heal: () => Promise<void>, durationMs = 2 * TTL_MS): Promise<{ healWall: number }> {
-  await beforeASlot();
+async function fault(run: LedgerRun, what: string, t: TestContext, inflict: () => void, heal: () => Promise<void>, durationMs = 2 * TTL_MS): Promise<{ healWall: number }> {
+  await justBeforeASlot();
   const from = performance.now();
   const fromWall = Date.now();
   inflict();
@@ -190,23 +163,15 @@ async function fault(run: Run, what: string, t: TestContext, inflict: () => void
   const healWall = Date.now();
   await heal();
   await waitForLedger(run.ledger, (e) => e.filter((x) => x.slot > healWall).length >= 2, 4 * TTL_MS);
-  const delays = startDelays(run.ledger).filter((d) => d.slot > fromWall && d.slot <= healWall).map((d) => d.delayMs);
+  const delays = ledgerStarts(run.ledger).filter((d) => d.slot > fromWall && d.slot <= healWall).map((d) => d.delayMs);
   const maxDelay = Math.max(...delays);
   t.diagnostic(`${what}: ${delays.length} of ${slotsBetween(fromWall, healWall).length} slots ran during the fault; start delay max ${maxDelay} ms, median ${median(delays)} ms`);
   assert.ok(maxDelay < MAX_START_DELAY_MS, `${what}: a slot started ${maxDelay} ms late`);
   return { healWall };
 }
 
-/**
- * Waits for 150 ms before the next slot: a fault struck then meets that slot's calls (and, for
- * the raft leader, the election that follows it) rather than the quiet end of a second.
- */
-async function beforeASlot(): Promise<void> {
-  await waitFor('150 ms before a slot', () => Date.now() % 1000 >= 850, 2000, 5);
-}
-
 /** Up to `toWall`: no leader change, and every slot since `fromWall` run once, none missed or skipped. */
-async function assertNothingVisible(run: Run, fromWall: number, toWall: number, t: TestContext): Promise<void> {
+async function assertNothingVisible(run: LedgerRun, fromWall: number, toWall: number, t: TestContext): Promise<void> {
   const terms = leadershipTerms(run.cluster.replicas).filter((term) => term.from < toWall);
   const lost = run.cluster.replicas.flatMap((r) =>
     r.logs.filter((l) => Date.parse(l.time) < toWall && (l.msg.startsWith('leadership lost') || l.msg === 'etcd session lost')).map((l) => `${r.name}: ${l.msg} ${String(l.reason ?? '')}`),
@@ -217,7 +182,7 @@ async function assertNothingVisible(run: Run, fromWall: number, toWall: number, 
   assertLedgerInvariants(entries);
   const window = slotsBetween(fromWall, Math.min(toWall, Math.max(...entries.map((e) => e.slot))));
   const absent = window.filter((slot) => !entries.some((e) => e.slot === slot));
-  const records = await history(run);
+  const records = await ledgerHistory(run);
   const notRun = records.filter((r) => r.slot > fromWall && r.slot <= toWall && (r.outcome === 'missed' || r.outcome === 'skipped'));
   assert.deepEqual(notRun.map((r) => `${r.scheduledAt} ${r.outcome} ${r.reason ?? ''}`), [], 'slots recorded as not run');
   assert.deepEqual(absent.map((s) => new Date(s).toISOString()), [], 'slots missing from the ledger');
@@ -225,30 +190,11 @@ async function assertNothingVisible(run: Run, fromWall: number, toWall: number, 
   t.diagnostic(`${window.length} slots, each run once; ${failedKeepAlives} failed keep-alives logged; sessions lost: ${lost.length === 0 ? 'none' : lost.join('; ')}`);
 }
 
-/** Every run record of the ledger job (`lockd history --json`). */
-async function history(run: Run): Promise<RunRecord[]> {
-  const res = await runLockd(['history', 'ledger', '--json', '-n', '1000', '-c', run.config]);
-  assert.equal(res.code, 0, `lockd history failed: ${res.stderr}`);
-  return JSON.parse(res.stdout) as RunRecord[];
-}
-
 /** Per-second slots strictly after `fromWall` up to and including `lastSlot`. */
 function slotsBetween(fromWall: number, lastSlot: number): number[] {
   const slots: number[] = [];
   for (let s = Math.floor(fromWall / 1000) * 1000 + 1000; s <= lastSlot; s += 1000) slots.push(s);
   return slots;
-}
-
-/** Slot → child start, from the ledger's fourth field. */
-function startDelays(file: string): Array<{ slot: number; delayMs: number }> {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const [at, , , started] = l.trim().split(/\s+/);
-      const slot = Date.parse(at ?? '');
-      return { slot, delayMs: Number(started) - slot };
-    });
 }
 
 function median(values: number[]): number {

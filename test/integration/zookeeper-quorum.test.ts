@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { RunRecord } from '../../src/scheduler/records.js';
 import { assertLedgerInvariants, readLedger, waitForLedger, type LedgerEntry } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
-import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
-import { runLockd, type LockdProcess } from '../helpers/lockd-process.js';
+import { justBeforeASlot, ledgerHistory, ledgerStarts, startLedgerReplicas } from '../helpers/ledger-replicas.js';
+import type { ProcessBackendTarget } from '../helpers/lockd-cluster.js';
+import type { LockdProcess } from '../helpers/lockd-process.js';
 import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { ensembleLeader, fourLetterWord, memberServing, startZooKeeperEnsemble, type ZkEnsemble, type ZkServer } from '../helpers/zookeeper-server.js';
@@ -54,7 +54,7 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
   after(() => ensemble?.stop());
 
   it('kill -9 of each follower in turn for 2×TTL, then its restart: no lockd leader change, every slot run once', async (t) => {
-    const run = await threeReplicas(target);
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE });
     try {
       const leader = run.cluster.leader();
       assert.ok(leader, 'one replica leads before the faults');
@@ -82,11 +82,11 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
       );
       assert.equal(terms[0]!.to, Number.POSITIVE_INFINITY, `leadership lost: ${lossLines(run.cluster.replicas).join('; ')}`);
       assertLedgerInvariants(entries);
-      const records = await history(run);
+      const records = await ledgerHistory(run);
       assertSlotsAccounted({ schedule: SCHEDULE, ledger: entries, records, from: firstSlotAfter(fromWall), to: toWall });
       const absent = slotsIn(firstSlotAfter(fromWall), toWall).filter((slot) => !entries.some((e) => e.slot === slot));
       assert.deepEqual(absent.map(iso), [], 'slots that did not run');
-      const delays = startDelays(run.ledger).filter((d) => d.slot >= fromWall);
+      const delays = ledgerStarts(run.ledger).filter((d) => d.slot >= fromWall);
       t.diagnostic(`${slotsIn(firstSlotAfter(fromWall), toWall).length} slots, each run once; start delay max ${Math.max(...delays.map((d) => d.delayMs))} ms`);
     } finally {
       await run.cluster.stop();
@@ -95,7 +95,7 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
 
   for (const outage of outages) {
     it(`quorum loss (${outage.name} of the ensemble leader and a follower) for 2×TTL: nothing starts; every slot accounted for; one leader after healing`, async (t) => {
-      const run = await threeReplicas(target);
+      const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE });
       try {
         const before = run.cluster.leader();
         assert.ok(before, 'one replica leads before the outage');
@@ -132,14 +132,14 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
         const toWall = Math.max(...entries.map((e) => e.slot));
 
         // Nothing starts without a quorum; a run whose record was written just before the outage may.
-        const starts = startDelays(run.ledger);
+        const starts = ledgerStarts(run.ledger);
         const startedInOutage = starts.filter((s) => s.startedAt > downWall && s.startedAt < healWall && (s.slot > downWall || s.startedAt > fencedWall));
         assert.deepEqual(startedInOutage.map((s) => `${iso(s.slot)} started ${iso(s.startedAt)}`), [], 'a run started during the quorum loss');
         assert.ok(fencedAfterMs <= TTL_MS, `the leader self-fenced ${fencedAfterMs.toFixed(0)} ms after the quorum was lost`);
         assert.equal(run.cluster.leader(), settled, 'one replica leads after healing: the one running the job');
         assert.deepEqual(overlappingTerms(leadershipTerms(run.cluster.replicas)), [], 'two leaders at once');
         assertLedgerInvariants(entries);
-        const records = await history(run);
+        const records = await ledgerHistory(run);
         assertSlotsAccounted({ schedule: SCHEDULE, ledger: entries, records, from: Math.min(...entries.map((e) => e.slot)), to: toWall });
 
         const firstAfter = starts.filter((s) => s.startedAt >= healWall).sort((a, b) => a.startedAt - b.startedAt)[0]!;
@@ -158,30 +158,6 @@ describe('zookeeper: 3-server ensemble, member loss and quorum loss with real lo
   }
 });
 
-interface Run {
-  cluster: LockdCluster;
-  ledger: string;
-  config: string;
-}
-
-/** Replicas a, b, c running the ledger job every second, once one leads and the ledger has two lines. */
-async function threeReplicas(target: ProcessBackendTarget): Promise<Run> {
-  const cluster = new LockdCluster(target, { ttl: `${TTL_MS / 1000}s` });
-  const ledger = cluster.file('ledger');
-  // The slot, token and node for the ledger's invariants; the child's start time (ms) for the outage window.
-  const command = `echo "$LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE $(date +%s%3N)" >> '${ledger}'`;
-  const job = ['  ledger:', `    schedule: "${SCHEDULE}"`, `    run: ${JSON.stringify(command)}`].join('\n');
-  try {
-    for (const node of ['a', 'b', 'c']) cluster.start(node, job);
-    await cluster.nextLeader(20_000);
-    await waitForLedger(ledger, (e) => e.length >= 2, 15_000);
-    return { cluster, ledger, config: cluster.file('a.yaml') };
-  } catch (err) {
-    await cluster.stop();
-    throw err;
-  }
-}
-
 /** The ensemble's followers, the one serving `leader`'s session first (when a follower serves it). */
 async function followersServingFirst(ensemble: ZkEnsemble, leader: LockdProcess): Promise<ZkServer[]> {
   const zkLeader = await ensembleLeader(ensemble);
@@ -195,14 +171,6 @@ function sessionIdOf(replica: LockdProcess): string {
   return String([...replica.logs].reverse().find((l) => l.msg === 'zookeeper session established')?.sessionId ?? '');
 }
 
-/**
- * Waits until 150 ms before the next slot, so a fault meets that slot's writes rather than the
- * quiet end of a second.
- */
-async function justBeforeASlot(): Promise<void> {
-  await waitFor('150 ms before a slot', () => Date.now() % 1000 >= 850, 2000, 5);
-}
-
 /** Whether a member answers `srvr` with a mode (leader or follower): it is in a quorum. */
 async function serves(server: ZkServer): Promise<boolean> {
   return /^Mode: (leader|follower)/m.test(await fourLetterWord(Number(server.connect.split(':')[1]), 'srvr'));
@@ -214,13 +182,6 @@ async function healAll(ensemble: ZkEnsemble): Promise<void> {
   await waitFor('every member to serve', async () => (await Promise.all(ensemble.servers.map(serves))).every(Boolean), 10_000, 100).catch(() =>
     Promise.all(ensemble.servers.map(async (s) => (await serves(s)) || s.restart())),
   );
-}
-
-/** Every run record of the ledger job (`lockd history --json`). */
-async function history(run: Run): Promise<RunRecord[]> {
-  const res = await runLockd(['history', 'ledger', '--json', '-n', '1000', '-c', run.config]);
-  assert.equal(res.code, 0, `lockd history failed: ${res.stderr}`);
-  return JSON.parse(res.stdout) as RunRecord[];
 }
 
 /** How a replica's session fared, from its log lines during a fault. */
@@ -247,18 +208,6 @@ function summarize(records: RunRecord[]): string {
     counts.set(what, (counts.get(what) ?? 0) + 1);
   }
   return [...counts].map(([what, n]) => `${what} ×${n}`).join(', ') || 'no records';
-}
-
-/** Slot and child start time (epoch ms) of every ledger line. */
-function startDelays(file: string): Array<{ slot: number; startedAt: number; delayMs: number }> {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const [at, , , started] = l.trim().split(/\s+/);
-      const slot = Date.parse(at ?? '');
-      return { slot, startedAt: Number(started), delayMs: Number(started) - slot };
-    });
 }
 
 /** The first per-second slot strictly after `wall`. */
