@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { JobConfig } from '../config/types.js';
 import type { FencingToken } from '../election/backend.js';
 import { settleOrphanRuns } from './orphan-runs.js';
@@ -13,6 +12,7 @@ import { runSlot, type SlotRequest } from './run-slot.js';
 import { createContext, type SchedulerContext, type SchedulerOptions } from './scheduler-options.js';
 import type { SlotEntry } from './slot-queue.js';
 import { SlotTimer } from './slot-timer.js';
+import { LoopSlice } from './loop-slice.js';
 import { ClockWatch } from './clock-watch.js';
 import { readJobStates, START_CONCURRENCY } from './start-reads.js';
 
@@ -111,15 +111,12 @@ export class Scheduler {
     if (!this.#ctx.leader.isValid()) throw new LeadershipLostError('not starting to schedule: the leader lease is no longer valid');
     this.#started = true;
     const now = this.#ctx.clock.now();
-    let since = performance.now();
+    let slice = new LoopSlice(YIELD_EVERY_MS);
     const trackers: JobTracker[] = [];
     for (const job of this.#jobs.values()) {
       trackers.push(this.#tracker(job));
       // Making 10,000 trackers takes about 0.1 s: give the loop back every few milliseconds.
-      if (performance.now() - since > YIELD_EVERY_MS) {
-        await nextTurn();
-        since = performance.now();
-      }
+      if (slice.over()) await slice.yield();
     }
     const writes = new Limiter(START_CONCURRENCY);
     const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), writes);
@@ -142,17 +139,14 @@ export class Scheduler {
       });
     }
     const baselines: Promise<void>[] = [];
-    since = performance.now();
+    slice = new LoopSlice(YIELD_EVERY_MS);
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
       if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
       else baselines.push(writes.run(() => this.#baseline(t, now)));
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
-      if (performance.now() - since > YIELD_EVERY_MS) {
-        await nextTurn();
-        since = performance.now();
-      }
+      if (slice.over()) await slice.yield();
     }
     await Promise.all(baselines);
     opts.signal?.throwIfAborted();
@@ -169,10 +163,7 @@ export class Scheduler {
           this.#adopt(t, now);
         }
         this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
-        if (performance.now() - since > YIELD_EVERY_MS) {
-          await nextTurn();
-          since = performance.now();
-        }
+        if (slice.over()) await slice.yield();
       }
       if (this.#stopped) return;
       if (jobs === this.#jobs) break;
@@ -214,7 +205,7 @@ export class Scheduler {
     const jobs = this.#jobs;
     const before = this.#planned;
     const pending = new Map(this.#timer.drain().map((e) => [e.job, e]));
-    let since = performance.now();
+    const slice = new LoopSlice(YIELD_EVERY_MS);
     for (const job of jobs.values()) {
       if (this.#stopped) return;
       const t = this.#tracker(job);
@@ -226,10 +217,9 @@ export class Scheduler {
       } else {
         this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
       }
-      if (performance.now() - since > YIELD_EVERY_MS) {
+      if (slice.over()) {
         this.#timer.arm();
-        await nextTurn();
-        since = performance.now();
+        await slice.yield();
       }
     }
     this.#planned = jobs;
