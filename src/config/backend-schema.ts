@@ -1,3 +1,4 @@
+import { isScalar } from 'yaml';
 import { LockdError } from '../errors.js';
 import { BACKEND_SPEC } from './backend-spec.js';
 import { parseHostPort } from './host-port.js';
@@ -31,6 +32,8 @@ export function readBackend(reader: ConfigReader, entry: Entry | undefined): Bac
       return readEtcd(reader, fields, entry);
     case 'zookeeper':
       return readZooKeeper(reader, fields, entry);
+    case 'postgres':
+      return readPostgres(reader, fields, entry);
   }
 }
 
@@ -58,6 +61,22 @@ function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entr
     ...(password === undefined ? {} : { password }),
     ...(tls === undefined ? {} : { tls }),
   };
+}
+
+function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
+  const urlEntry = reader.require(fields, 'url', parent, 'backend: ');
+  const url = checked(reader, urlEntry, reader.string(urlEntry), checkPostgresUrl);
+  if (urlEntry !== undefined) rejectLiteralPassword(reader, urlEntry);
+  const schemaSpec = SPEC.postgres.keys.schema;
+  const schemaEntry = fields.get('schema');
+  const schema = checked(reader, schemaEntry, reader.string(schemaEntry), (text) => {
+    if (!new RegExp(schemaSpec.pattern).test(text)) {
+      throw new LockdError('BAD_NAME', `expected a lower-case SQL identifier like "lockd", got "${text}"`);
+    }
+  });
+  const tls = readTls(reader, fields.get('tls'));
+  if (url === undefined || (schemaEntry?.value !== undefined && schema === undefined)) return undefined;
+  return { type: 'postgres', url, schema: schema ?? schemaSpec.default, ...(tls === undefined ? {} : { tls }) };
 }
 
 function readTls(reader: ConfigReader, entry: Entry | undefined): { ca?: string; cert?: string; key?: string } | undefined {
@@ -102,6 +121,32 @@ function checkEndpoint(text: string): void {
     throw new LockdError('BAD_ADDRESS', `expected an endpoint like "http://127.0.0.1:2379", got "${text}"`);
   }
   parseHostPort(match[1] ?? '');
+}
+
+/** `postgres://` or `postgresql://` with a host; the database and options are the server's business. */
+function checkPostgresUrl(text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new LockdError('BAD_ADDRESS', 'expected a URL like "postgres://lockd@db.example:5432/app"');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new LockdError('BAD_ADDRESS', `expected a postgres:// URL, got "${url.protocol}//"`);
+  }
+  if (url.hostname === '') throw new LockdError('BAD_ADDRESS', 'the URL names no host');
+}
+
+/**
+ * A password written into the file would end up in backups, diffs and `ps` of editors: it must
+ * come from the environment, e.g. `postgres://lockd:${PGPASSWORD}@db/app`.
+ */
+function rejectLiteralPassword(reader: ConfigReader, entry: Entry): void {
+  const raw = isScalar(entry.value) && typeof entry.value.value === 'string' ? entry.value.value : '';
+  const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(raw)?.[1];
+  if (password !== undefined && password !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
+    reader.reportValue(entry, 'the password must come from the environment: write it as ${VAR}, e.g. postgres://lockd:${PGPASSWORD}@host/db');
+  }
 }
 
 /** `host:port[,host:port...][/chroot]`, ZooKeeper's connection string. */

@@ -2,7 +2,7 @@ import type { EnumSpec, ListSpec, MappingSpec, StringSpec, VariantsSpec } from '
 
 const TLS = {
   kind: 'mapping',
-  description: 'TLS to etcd: CA bundle, and a client certificate with its key',
+  description: 'TLS to etcd or PostgreSQL: CA bundle, and a client certificate with its key',
   keys: {
     ca: { kind: 'string', description: 'PEM file of the CA(s) that signed the servers\' certificates' } satisfies StringSpec,
     cert: { kind: 'string', description: 'PEM file of the client certificate (set with key)' } satisfies StringSpec,
@@ -59,6 +59,24 @@ export const BACKEND_SPEC = {
         auth: AUTH,
       },
       required: ['connect'],
+    },
+    postgres: {
+      kind: 'mapping',
+      description: 'A PostgreSQL database (12 or later; a primary, not a standby)',
+      keys: {
+        url: {
+          kind: 'string',
+          description: 'postgres://user[:${PASSWORD}]@host:port/db[?sslmode=...]; a password only through ${VAR}',
+        } satisfies StringSpec,
+        schema: {
+          kind: 'string',
+          default: 'lockd',
+          pattern: '^[a-z_][a-z0-9_]{0,62}$',
+          description: 'The schema lockd creates and migrates its tables in',
+        } satisfies StringSpec,
+        tls: TLS,
+      },
+      required: ['url'],
     },
   },
 } as const satisfies VariantsSpec;

@@ -23,6 +23,8 @@ export const DEFAULT_STORAGE_BUDGET: Readonly<Record<BackendConfig['type'], numb
   // Every ZooKeeper server keeps the whole tree in its heap.
   zookeeper: 256 * 1024 ** 2,
   embedded: 1024 ** 3,
+  // Rows in a database a team already runs: a share it will not notice.
+  postgres: 1024 ** 3,
 };
 
 /** Default `output_tail`: the last 4 KiB of a run's output go into its record. */

@@ -44,7 +44,8 @@ export type BackendConfig =
       password?: string;
       tls?: { ca?: string; cert?: string; key?: string };
     }
-  | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } };
+  | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } }
+  | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } };
 
 export interface LockdConfig {
   /** Absolute path of the file this came from. */

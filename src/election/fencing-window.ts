@@ -32,7 +32,7 @@ export interface FencingWindow {
  * is vouched for.
  */
 export function fencingWindow(kind: Backend['kind'], ttlMs: number): FencingWindow {
-  const floorMs = { etcd: 500, embedded: 300, zookeeper: 100 }[kind];
+  const floorMs = { etcd: 500, embedded: 300, zookeeper: 100, postgres: 500 }[kind];
   const marginMs = Math.min(Math.max(floorMs, Math.round(ttlMs / 5)), ttlMs / 3);
   return { marginMs, lossGraceMs: marginMs };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCandidateInfo } from '../../src/election/embedded/candidate-info.js';
+import { parseCandidateInfo } from '../../src/election/rows/candidate-info.js';
 import { networkFilesystemName } from '../../src/election/embedded/open-database.js';
 import { formatTimeout } from '../../src/election/embedded/sqlite-errors.js';
 import { fencingWindow, renewalIntervalMs, vouchedMs } from '../../src/election/fencing-window.js';

@@ -1,33 +1,22 @@
 import type Database from 'better-sqlite3';
 import { LockdError } from '../../errors.js';
 import { monotonicMs } from '../../clock.js';
+import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
+import { prefixRange } from '../rows/prefix-range.js';
+import { ChangePoller } from './change-poller.js';
 import { translateSqliteError } from './sqlite-errors.js';
 
-/** A lease as the database sees it: its row's token, in `session`, for the internal name `name`. */
-export interface GuardRow {
-  name: string;
-  token: bigint;
-  session: string;
-}
-
-/** Where a waiting row stands: whether it still exists, whether it holds, when to look again. */
-export interface Turn {
-  present: boolean;
-  holder: boolean;
-  /** Monotonic ms at which the earliest live row ahead expires; Infinity when none is ahead. */
-  wakeAt: number;
-}
-
 /**
- * The SQL of the embedded backend for one cluster, over an open lockd database. Every method is
- * synchronous (better-sqlite3) and throws only lockd's typed errors: `BackendUnavailableError`
- * when the database stays busy beyond the timeout, `BackendStorageError` otherwise. Every write
- * runs in `BEGIN IMMEDIATE` and first reaps dead sessions, so a dead holder never outlives the
- * next write by anyone.
+ * The embedded backend's driver (row-store.ts) for one cluster, over an open lockd database.
+ * Every call runs synchronously (better-sqlite3) inside its promise and throws only lockd's typed
+ * errors: `BackendUnavailableError` when the database stays busy beyond the timeout,
+ * `BackendStorageError` otherwise. Every write runs in `BEGIN IMMEDIATE` and first reaps dead
+ * sessions (past their CLOCK_MONOTONIC expiry, or of another boot), so a dead holder never
+ * outlives the next write by anyone. Changes are noticed by polling `PRAGMA data_version`.
  */
-export class EmbeddedStore {
-  /** The message of the last failed call, cleared by the next success; for `health()`. */
+export class EmbeddedStore implements RowStore {
   lastFailure: string | undefined;
+  readonly changes: ChangePoller;
   private ownWrites = 0;
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly sql;
@@ -38,7 +27,9 @@ export class EmbeddedStore {
     private readonly cluster: string,
     private readonly bootId: string,
     private readonly busyTimeoutMs: number,
+    pollIntervalMs: number,
   ) {
+    this.changes = new ChangePoller(() => this.version(), pollIntervalMs);
     this.tx = db.transaction((fn: () => unknown) => fn());
     const live = 's.boot_id = @boot AND s.expires > @now';
     // The range lets the primary key index find the rows; substr() alone decides (see prefixRange).
@@ -89,16 +80,11 @@ export class EmbeddedStore {
     };
   }
 
-  /** Inserts session `id` expiring `ttlMs` from now. */
-  openSession(id: string, ttlMs: number, info: string): void {
+  async openSession(id: string, ttlMs: number, info: string): Promise<void> {
     this.write((now) => this.sql.insertSession.run({ id, boot: this.bootId, expires: Math.floor(now) + ttlMs, info }));
   }
 
-  /**
-   * Extends session `id` to `ttlMs` from now and deletes its rows `staleTokens` (left behind by a
-   * release that failed). False when the session is gone: expired, and so reaped right here.
-   */
-  renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): boolean {
+  async renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean> {
     return this.write((now) => {
       // A dead session is reaped before this update, so it can never be brought back to life.
       if (this.sql.renewSession.run({ id, expires: Math.floor(now) + ttlMs }).changes === 0) return false;
@@ -107,19 +93,15 @@ export class EmbeddedStore {
     });
   }
 
-  /** Deletes session `id` and all its rows (no-op when already gone). */
-  deleteSession(id: string): void {
+  async deleteSession(id: string): Promise<void> {
     this.write(() => {
       this.sql.deleteSessionHolders.run(id);
       this.sql.deleteSession.run(id);
     });
   }
 
-  /**
-   * Queues a row for `name` in `session` and returns its token (the next revision). With
-   * `onlyIfFree`, returns null instead when `name` has any row. Undefined when the session is gone.
-   */
-  insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): bigint | null | undefined {
+  /** The token is the next revision. One transaction, so a retry cannot have a lost outcome. */
+  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined> {
     return this.write(() => {
       // Reaped already if dead: a row must never be added to a session nobody renews.
       if (this.sql.sessionExists.get(session) === undefined) return undefined;
@@ -132,21 +114,26 @@ export class EmbeddedStore {
     });
   }
 
-  /** Deletes the row `token` of `session` (no-op when already gone). */
-  deleteHolder(session: string, token: bigint): void {
+  async deleteHolder(session: string, token: bigint): Promise<void> {
     this.write(() => this.sql.deleteHolder.run({ token, session }));
   }
 
-  /** Where row `token` of `name` stands, by a read that takes no lock. */
-  turn(name: string, token: bigint): Turn {
-    const rows = this.liveRows(name, token);
+  /** By a read that takes no lock; `wakeAt` is the earliest expiry of a row ahead. */
+  async turn(name: string, token: bigint): Promise<Turn> {
+    const rows = this.rowsUpTo(name, token);
     const present = rows.at(-1)?.token === token;
     const ahead = present ? rows.slice(0, -1) : rows;
     return { present, holder: present && ahead.length === 0, wakeAt: Math.min(...ahead.map((r) => r.expires)) };
   }
 
-  /** The live rows of `name` in token order (the holder first), by a read that takes no lock. */
-  liveRows(name: string, upTo = 2n ** 63n - 1n): { token: bigint; info: string | null; expires: number }[] {
+  /** By a read that takes no lock. */
+  async liveRows(name: string): Promise<LiveRow[]> {
+    const now = monotonicMs();
+    return this.rowsUpTo(name, 2n ** 63n - 1n).map((r) => ({ token: r.token, info: r.info, remainingMs: r.expires - now }));
+  }
+
+  /** The live rows of `name` up to token `upTo`, in token order, with their monotonic expiry. */
+  private rowsUpTo(name: string, upTo: bigint): { token: bigint; info: string | null; expires: number }[] {
     return this.read(() =>
       (this.sql.liveRows.all({ cluster: this.cluster, name, upTo, boot: this.bootId, now: monotonicMs() }) as {
         token: bigint;
@@ -156,12 +143,7 @@ export class EmbeddedStore {
     );
   }
 
-  /**
-   * Writes `key = value` if every guard still holds its name (row present, session live, lowest
-   * token), all in one transaction. Returns the first guard that does not hold, or whether it wrote
-   * (false only for `ifAbsent` on an existing key).
-   */
-  guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): { lost: GuardRow } | { written: boolean } {
+  async guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }> {
     return this.write(() => {
       for (const g of guards) {
         // The fence: the guard's row survived the reap above, so its session is live, and it is first.
@@ -176,24 +158,23 @@ export class EmbeddedStore {
     });
   }
 
-  put(key: string, value: string): void {
+  async put(key: string, value: string): Promise<void> {
     this.write(() => this.upsert(key, value));
   }
 
-  get(key: string): string | undefined {
+  async get(key: string): Promise<string | undefined> {
     return this.read(() => this.sql.getValue.get({ cluster: this.cluster, key }) as string | undefined);
   }
 
-  list(prefix: string): { key: string; value: string }[] {
+  async list(prefix: string): Promise<{ key: string; value: string }[]> {
     return this.read(() => this.sql.listValues.all({ cluster: this.cluster, ...prefixRange(prefix) }) as { key: string; value: string }[]);
   }
 
-  delete(key: string): void {
+  async delete(key: string): Promise<void> {
     this.write(() => this.sql.deleteValue.run({ cluster: this.cluster, key }));
   }
 
-  /** Changes whenever any key under `prefix` is written or deleted between two calls. */
-  fingerprint(prefix: string): string {
+  async fingerprint(prefix: string): Promise<string> {
     return this.read(() => this.sql.fingerprint.get({ cluster: this.cluster, ...prefixRange(prefix) }) as string);
   }
 
@@ -202,7 +183,8 @@ export class EmbeddedStore {
     return this.read(() => (this.sql.dataVersion.get() as number) + this.ownWrites);
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    this.changes.stop();
     this.db.close();
   }
 
@@ -236,15 +218,4 @@ export class EmbeddedStore {
       return result;
     });
   }
-}
-
-/**
- * Bounds of the keys starting with `prefix`: [prefix, prefix with its last character incremented).
- * Incrementing is only sound below the surrogate range; above it there is no upper bound and the
- * query's substr() test does the filtering alone.
- */
-function prefixRange(prefix: string): { lower: string; upper: string | null } {
-  const last = prefix.charCodeAt(prefix.length - 1);
-  if (prefix === '' || last >= 0xd7ff) return { lower: prefix, upper: null };
-  return { lower: prefix, upper: prefix.slice(0, -1) + String.fromCharCode(last + 1) };
 }

@@ -3,20 +3,25 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { monotonicMs } from '../../clock.js';
 import { LeadershipLostError } from '../../errors.js';
-import type { SessionWatch } from '../backend.js';
+import type { Backend, SessionWatch } from '../backend.js';
 import { fencingWindow, renewalIntervalMs, type FencingWindow } from '../fencing-window.js';
-import type { EmbeddedStore } from './store.js';
+import type { RowStore } from './row-store.js';
+
+/** A row-store backend kind: the ones built on this core. */
+export type RowBackendKind = Extract<Backend['kind'], 'embedded' | 'postgres'>;
 
 /**
- * A row in `sessions` that this backend renews every `renewalIntervalMs`, and the self-fencing
+ * A session row that this backend renews every `renewalIntervalMs`, and the self-fencing
  * timeline that goes with it (src/election/fencing-window.ts), counted on CLOCK_MONOTONIC from the
- * start of the last successful renewal: the row expires no earlier than that start + TTL, so this
- * process stops vouching, and has its runs killed, before any other process can reap it. Once lost
+ * send time of the last acknowledged renewal: no store reaps the row before that time + TTL, so
+ * this process stops vouching, and has its runs killed, before any other process can take over.
+ * One renewal is in flight at a time; an acknowledgement that arrives after the session was lost
+ * revives nothing. Once lost
  * (vouched time passed, row found gone, closed) a session stays lost: `signal` aborts with a
  * `LeadershipLostError`, and the backend opens a new one. The row is deleted only after the
  * `SessionWatch` reports every run under the session dead.
  */
-export class EmbeddedSession {
+export class RowSession {
   readonly id = randomUUID();
   private readonly controller = new AbortController();
   /** Aborted, with a `LeadershipLostError`, when the session is lost or closed. */
@@ -28,23 +33,31 @@ export class EmbeddedSession {
   private deadlineTimer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly store: EmbeddedStore,
+    private readonly kind: RowBackendKind,
+    private readonly store: RowStore,
     private readonly ttlMs: number,
     private readonly logger: Logger,
     private readonly watch: SessionWatch,
     started: number,
   ) {
-    this.window = fencingWindow('embedded', ttlMs);
+    this.window = fencingWindow(kind, ttlMs);
     // Every lease of the session listens to its signal: as many as jobs running at once.
     setMaxListeners(0, this.signal);
     this.killBy = started + ttlMs - this.window.marginMs;
   }
 
   /** Inserts a new session row and starts renewing it. Throws the store's typed errors. */
-  static open(store: EmbeddedStore, ttlMs: number, logger: Logger, info: string, watch: SessionWatch): EmbeddedSession {
+  static async open(
+    kind: RowBackendKind,
+    store: RowStore,
+    ttlMs: number,
+    logger: Logger,
+    info: string,
+    watch: SessionWatch,
+  ): Promise<RowSession> {
     const started = monotonicMs();
-    const session = new EmbeddedSession(store, ttlMs, logger, watch, started);
-    store.openSession(session.id, ttlMs, info);
+    const session = new RowSession(kind, store, ttlMs, logger, watch, started);
+    await store.openSession(session.id, ttlMs, info);
     watch.renewed(session.id, session.killBy);
     session.armDeadline();
     session.scheduleHeartbeat(started);
@@ -80,13 +93,13 @@ export class EmbeddedSession {
   lose(reason: string, reported = false): void {
     if (this.signal.aborted) return;
     this.logger.warn({ session: this.id, reason }, 'session lost');
-    void this.end(new LeadershipLostError(`embedded backend: session lost: ${reason}`, { killBy: reported ? monotonicMs() : this.killBy }));
+    void this.end(new LeadershipLostError(`${this.kind} backend: session lost: ${reason}`, { killBy: reported ? monotonicMs() : this.killBy }));
   }
 
   /** Ends the session on purpose: kills what still runs under it, then deletes its rows (best effort). Idempotent. */
   async close(): Promise<void> {
     if (this.signal.aborted) return;
-    await this.end(new LeadershipLostError('embedded backend: closed', { killBy: monotonicMs() }));
+    await this.end(new LeadershipLostError(`${this.kind} backend: closed`, { killBy: monotonicMs() }));
   }
 
   private async end(reason: LeadershipLostError): Promise<void> {
@@ -95,29 +108,33 @@ export class EmbeddedSession {
     this.controller.abort(reason);
     await this.watch.lost(this.id, reason.killBy ?? monotonicMs());
     try {
-      this.store.deleteSession(this.id);
+      await this.store.deleteSession(this.id);
     } catch (err) {
       this.logger.warn({ session: this.id, err: (err as Error).message }, 'could not delete the session row; it expires within the TTL');
     }
   }
 
-  private heartbeat(): void {
+  private async heartbeat(): Promise<void> {
     const started = monotonicMs();
     // Renewing a session whose vouched time has passed would revive leases that were given up.
     if (!this.checkAlive()) return;
+    const stale = [...this.staleTokens];
     let alive: boolean;
     try {
-      alive = this.store.renewSession(this.id, this.ttlMs, [...this.staleTokens]);
+      alive = await this.store.renewSession(this.id, this.ttlMs, stale);
     } catch (err) {
+      if (this.signal.aborted) return;
       this.logger.warn({ session: this.id, err: (err as Error).message, remainingMs: Math.round(this.remainingMs()) }, 'heartbeat failed');
       this.scheduleHeartbeat(started);
       return;
     }
+    // Lost meanwhile (the deadline passed while the renewal was on its way): it stays lost.
+    if (this.signal.aborted) return;
     if (!alive) {
       this.lose('its row expired in the database (this process was paused or starved for longer than the TTL)', true);
       return;
     }
-    this.staleTokens.clear();
+    for (const token of stale) this.staleTokens.delete(token);
     this.killBy = started + this.ttlMs - this.window.marginMs;
     this.watch.renewed(this.id, this.killBy);
     this.armDeadline();
@@ -126,8 +143,8 @@ export class EmbeddedSession {
   }
 
   private scheduleHeartbeat(lastStart: number): void {
-    const delay = Math.max(0, lastStart + renewalIntervalMs('embedded', this.ttlMs) - monotonicMs());
-    this.heartbeatTimer = setTimeout(() => this.heartbeat(), delay);
+    const delay = Math.max(0, lastStart + renewalIntervalMs(this.kind, this.ttlMs) - monotonicMs());
+    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), delay);
   }
 
   private armDeadline(): void {

@@ -1,14 +1,12 @@
 import { LockdError } from '../../errors.js';
-import type { ChangePoller } from './change-poller.js';
 import { monotonicMs } from '../../clock.js';
-import type { EmbeddedSession } from './session.js';
-import type { EmbeddedStore, Turn } from './store.js';
+import type { RowSession } from './row-session.js';
+import type { RowStore, Turn } from './row-store.js';
 
 /** What `waitTurn` waits on, and what can interrupt it. */
 export interface WaitTurnOptions {
-  store: EmbeddedStore;
-  poller: ChangePoller;
-  session: EmbeddedSession;
+  store: RowStore;
+  session: RowSession;
   /** The row's name in `holders`, and its token. */
   name: string;
   token: bigint;
@@ -18,18 +16,21 @@ export interface WaitTurnOptions {
 }
 
 /**
- * Waits until row `token` is the lowest live row of `name`. Looks again whenever the database
- * changed (someone released or queued) or the earliest row ahead reaches its expiry (its holder
- * died without a word), so a release is seen within one poll interval and a crash within the
- * TTL plus one. Resolves true when the row holds, false when the session was lost meanwhile (the
- * row went with it). Rejects with the reason of `signal` or `closing`, or with a non-retryable
- * store error; a retryable one (busy) only makes it look again on the next tick.
+ * Waits until row `token` is the lowest live row of `name`. Looks again whenever the store's
+ * change feed says it may have changed (someone released, queued or was reaped) or the earliest
+ * row ahead may be reaped (`Turn.wakeAt`: its holder died without a word), one look at a time.
+ * Resolves true when the row holds, false when the session was lost meanwhile (the row went with
+ * it). Rejects with the reason of `signal` or `closing`, or with a non-retryable store error; a
+ * retryable one (busy, unreachable) only makes it look again on the next change or tick.
  */
 export function waitTurn(opts: WaitTurnOptions): Promise<boolean> {
   const { store, session, name, token, signal, closing } = opts;
   return new Promise<boolean>((resolve, reject) => {
     let wakeAt = -Infinity;
     let done = false;
+    let looking = false;
+    /** A change arrived while a look was in flight: that look may have read the old state. */
+    let lookAgain = false;
     const finish = (settle: () => void): void => {
       if (done) return;
       done = true;
@@ -42,28 +43,38 @@ export function waitTurn(opts: WaitTurnOptions): Promise<boolean> {
     const onAbort = (): void => finish(() => reject(signal?.reason));
     const onClose = (): void => finish(() => reject(closing.reason));
     const onLost = (): void => finish(() => resolve(false));
-    const look = (changed: boolean): void => {
+    const look = async (changed: boolean): Promise<void> => {
       if (done || (!changed && monotonicMs() < wakeAt)) return;
+      if (looking) {
+        lookAgain = true;
+        return;
+      }
       // A lost session aborts session.signal, which settles this wait through onLost.
       if (!session.checkAlive()) return;
+      looking = true;
+      lookAgain = false;
       let turn: Turn;
       try {
-        turn = store.turn(name, token);
+        turn = await store.turn(name, token);
       } catch (err) {
         if (!(err instanceof LockdError && err.retryable)) finish(() => reject(err));
         return;
+      } finally {
+        looking = false;
       }
-      if (!turn.present) session.lose('its row expired in the database (this process was paused or starved for longer than the TTL)', true);
+      if (done) return;
+      if (!turn.present) session.lose('its row was reaped (this process was paused, starved or cut off for longer than the TTL)', true);
       else if (turn.holder) finish(() => resolve(true));
+      else if (lookAgain) void look(true);
       else wakeAt = turn.wakeAt;
     };
-    const unsubscribe = opts.poller.subscribe(look);
+    const unsubscribe = store.changes.subscribe((changed) => void look(changed));
     signal?.addEventListener('abort', onAbort, { once: true });
     closing.addEventListener('abort', onClose, { once: true });
     session.signal.addEventListener('abort', onLost, { once: true });
     if (signal?.aborted) onAbort();
     else if (closing.aborted) onClose();
     else if (session.signal.aborted) onLost();
-    else look(true);
+    else void look(true);
   });
 }

@@ -1,13 +1,13 @@
 import { LeadershipLostError } from '../../errors.js';
 import type { FencingToken, Lease } from '../backend.js';
-import type { EmbeddedSession } from './session.js';
+import type { RowSession } from './row-session.js';
 
 /**
  * Ownership of the election or of a lock: a row in `holders`, in `session`, that is the lowest
  * live row of its name. Valid while the session is and until released; its signal aborts when
  * the session is lost, when a guarded write finds the row gone, or on release.
  */
-export class EmbeddedLease implements Lease {
+export class RowLease implements Lease {
   private readonly controller = new AbortController();
   readonly signal: AbortSignal = this.controller.signal;
   private releasing: Promise<void> | undefined;
@@ -17,14 +17,14 @@ export class EmbeddedLease implements Lease {
    * Must be made while `session` is alive (else its signal would never abort).
    * @param name the public name (`'leader'` or the lock name)
    * @param rowName the row's name in `holders`
-   * @param deleteRow deletes this lease's row; must not throw
+   * @param deleteRow deletes this lease's row; must not reject
    */
   constructor(
     readonly name: string,
     readonly rowName: string,
     readonly token: FencingToken,
-    readonly session: EmbeddedSession,
-    private readonly deleteRow: (lease: EmbeddedLease) => void,
+    readonly session: RowSession,
+    private readonly deleteRow: (lease: RowLease) => Promise<void>,
   ) {
     session.signal.addEventListener('abort', this.onSessionLost, { once: true });
   }
@@ -55,8 +55,7 @@ export class EmbeddedLease implements Lease {
   release(): Promise<void> {
     if (this.releasing === undefined) {
       this.lose(new LeadershipLostError(`${this.describe()} released`));
-      this.deleteRow(this);
-      this.releasing = Promise.resolve();
+      this.releasing = this.deleteRow(this);
     }
     return this.releasing;
   }

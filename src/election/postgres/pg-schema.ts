@@ -1,0 +1,171 @@
+/**
+ * lockd's tables and functions in its own schema (`backend.schema`, default `lockd`). Every
+ * contract operation is one statement or one function call, so no transaction stays open across
+ * round trips and a paused client never sits on row locks. Times are always `clock_timestamp()`
+ * (the server's clock at the statement), never `now()`; no decision rests on them alone (see
+ * src/election/rows/silence-watch.ts).
+ *
+ * - `counters`: one row per cluster; its row lock serializes a cluster's queue mutations, and its
+ *   value is the fencing token of the next holder row.
+ * - `sessions`: one row per open Backend; `renewals` counts its renewals (the reaper's proof of
+ *   life), `expires_at` is the server's view of its TTL.
+ * - `holders`: one row per candidate or lock waiter; the holder of (cluster, name) is its row with
+ *   the lowest token; the foreign key makes a reap of a session take its rows with it, and makes
+ *   a row in a session being reaped impossible.
+ * - `kv`: data keys; `rev` from a sequence, so a watcher can tell a prefix changed.
+ *
+ * Each change calls `pg_notify('<schema>_changes', cluster)` (delivered at commit).
+ */
+
+/** The schema this code reads and writes; a database with another version is refused. */
+export const PG_SCHEMA_VERSION = 1;
+
+/** The NOTIFY channel of a schema. */
+export function changeChannel(schema: string): string {
+  return `${schema}_changes`;
+}
+
+/** The DDL that creates version `PG_SCHEMA_VERSION` in `schema` (a checked identifier). */
+export function schemaDdl(schema: string): string {
+  const s = `"${schema}"`;
+  const notify = `PERFORM pg_notify('${changeChannel(schema)}', p_cluster)`;
+  return `
+CREATE TABLE ${s}.meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE ${s}.counters (cluster text PRIMARY KEY, value bigint NOT NULL);
+CREATE TABLE ${s}.sessions (
+  id uuid PRIMARY KEY,
+  cluster text NOT NULL,
+  info jsonb NOT NULL,
+  backend_pid int NOT NULL DEFAULT pg_backend_pid(),
+  renewals bigint NOT NULL DEFAULT 0,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX sessions_by_cluster ON ${s}.sessions (cluster);
+CREATE TABLE ${s}.holders (
+  cluster text NOT NULL,
+  token bigint NOT NULL,
+  name text NOT NULL,
+  session uuid NOT NULL REFERENCES ${s}.sessions ON DELETE CASCADE,
+  info text,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (cluster, token),
+  UNIQUE (cluster, name, session)
+);
+CREATE INDEX holders_by_name ON ${s}.holders (cluster, name, token);
+CREATE INDEX holders_by_session ON ${s}.holders (session);
+CREATE SEQUENCE ${s}.revisions;
+CREATE TABLE ${s}.kv (
+  cluster text NOT NULL,
+  key text COLLATE "C" NOT NULL,
+  value text NOT NULL,
+  rev bigint NOT NULL,
+  PRIMARY KEY (cluster, key)
+);
+
+-- Queues a row for p_name in p_session; returns its token, the existing one on a retry, NULL
+-- when p_only_if_free and the name has any row, -1 when the session is gone.
+CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE t bigint;
+BEGIN
+  PERFORM 1 FROM ${s}.counters WHERE cluster = p_cluster FOR UPDATE;
+  IF NOT EXISTS (SELECT 1 FROM ${s}.sessions WHERE id = p_session) THEN RETURN -1; END IF;
+  SELECT token INTO t FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name AND session = p_session;
+  IF FOUND THEN RETURN t; END IF;
+  IF p_only_if_free AND EXISTS (SELECT 1 FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) THEN
+    RETURN NULL;
+  END IF;
+  UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;
+  INSERT INTO ${s}.holders (cluster, token, name, session, info) VALUES (p_cluster, t, p_name, p_session, p_info);
+  ${notify};
+  RETURN t;
+EXCEPTION WHEN foreign_key_violation THEN
+  RETURN -1;
+END $$;
+
+-- Extends a session and deletes its stale rows; false when it is gone (never revived).
+CREATE FUNCTION ${s}.renew(p_cluster text, p_session uuid, p_ttl_ms int, p_stale bigint[])
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ${s}.sessions SET renewals = renewals + 1, expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
+    WHERE id = p_session;
+  IF NOT FOUND THEN RETURN false; END IF;
+  IF cardinality(p_stale) > 0 THEN
+    DELETE FROM ${s}.holders WHERE cluster = p_cluster AND session = p_session AND token = ANY (p_stale);
+    ${notify};
+  END IF;
+  RETURN true;
+END $$;
+
+-- Deletes a session that stayed silent: only while its renewal count is still p_renewals and the
+-- server's clock also says it expired. True when it was reaped.
+CREATE FUNCTION ${s}.reap(p_cluster text, p_session uuid, p_renewals bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM ${s}.sessions WHERE id = p_session AND cluster = p_cluster AND renewals = p_renewals
+    AND expires_at < clock_timestamp();
+  IF NOT FOUND THEN RETURN false; END IF;
+  ${notify};
+  RETURN true;
+END $$;
+
+CREATE FUNCTION ${s}.end_session(p_cluster text, p_session uuid)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM ${s}.sessions WHERE id = p_session;
+  IF FOUND THEN ${notify}; END IF;
+END $$;
+
+CREATE FUNCTION ${s}.release(p_cluster text, p_session uuid, p_token bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM ${s}.holders WHERE cluster = p_cluster AND token = p_token AND session = p_session;
+  IF FOUND THEN ${notify}; END IF;
+END $$;
+
+-- Writes p_key = p_value if every guard (p_sessions[i], p_names[i], p_tokens[i]) still holds:
+-- its row exists (so its session was not reaped) and no row of its name is older. The guard rows
+-- are locked FOR KEY SHARE: a concurrent reap waits for this commit, so the write precedes it or
+-- is refused. Returns 'ok', 'exists' (p_if_absent and the key exists) or 'lost:<i>' (1-based).
+CREATE FUNCTION ${s}.guarded_put(p_cluster text, p_sessions uuid[], p_names text[], p_tokens bigint[],
+  p_key text, p_value text, p_if_absent boolean)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. cardinality(p_tokens) LOOP
+    PERFORM 1 FROM ${s}.holders WHERE cluster = p_cluster AND token = p_tokens[i] AND session = p_sessions[i]
+      AND name = p_names[i] FOR KEY SHARE;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM ${s}.holders WHERE cluster = p_cluster AND name = p_names[i]
+        AND token < p_tokens[i]) THEN
+      RETURN 'lost:' || i;
+    END IF;
+  END LOOP;
+  IF p_if_absent THEN
+    INSERT INTO ${s}.kv (cluster, key, value, rev) VALUES (p_cluster, p_key, p_value, nextval('${s}.revisions'))
+      ON CONFLICT (cluster, key) DO NOTHING;
+    IF NOT FOUND THEN RETURN 'exists'; END IF;
+  ELSE
+    INSERT INTO ${s}.kv (cluster, key, value, rev) VALUES (p_cluster, p_key, p_value, nextval('${s}.revisions'))
+      ON CONFLICT (cluster, key) DO UPDATE SET value = excluded.value, rev = excluded.rev;
+  END IF;
+  ${notify};
+  RETURN 'ok';
+END $$;
+
+CREATE FUNCTION ${s}.put_value(p_cluster text, p_key text, p_value text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO ${s}.kv (cluster, key, value, rev) VALUES (p_cluster, p_key, p_value, nextval('${s}.revisions'))
+    ON CONFLICT (cluster, key) DO UPDATE SET value = excluded.value, rev = excluded.rev;
+  ${notify};
+END $$;
+
+CREATE FUNCTION ${s}.delete_value(p_cluster text, p_key text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM ${s}.kv WHERE cluster = p_cluster AND key = p_key;
+  IF FOUND THEN ${notify}; END IF;
+END $$;
+
+INSERT INTO ${s}.meta (key, value) VALUES ('format', 'lockd'), ('schema_version', '${PG_SCHEMA_VERSION}');
+`;
+}

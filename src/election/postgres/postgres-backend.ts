@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import type pg from 'pg';
+import { BackendStorageError, UsageError } from '../../errors.js';
+import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
+import { fencingWindow, renewalIntervalMs } from '../fencing-window.js';
+import { RowBackend } from '../rows/row-backend.js';
+import { PgChangeFeed } from './pg-change-feed.js';
+import { PgLink } from './pg-link.js';
+import { migrate } from './pg-migrate.js';
+import { PgReaper } from './pg-reaper.js';
+import { changeChannel } from './pg-schema.js';
+import { PgStore } from './pg-store.js';
+
+/** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
+const MIN_TTL_MS = 1000;
+/** Statement connections per backend (besides one each for renewals, the reaper and LISTEN). */
+const STATEMENT_LINKS = 3;
+
+/** The `backend` section for PostgreSQL. */
+export interface PostgresConfig {
+  type: 'postgres';
+  url: string;
+  schema: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/**
+ * Opens the PostgreSQL backend: the row core (src/election/rows) on a `PgStore`, with the schema
+ * created or checked (pg-migrate.ts). Connections carry `application_name=lockd/<cluster>/<node>`
+ * and server-side statement and lock timeouts below the fencing margin. Throws `UsageError` for a
+ * TTL below 1 s, `BackendStorageError` for a standby, a foreign or newer schema, failed
+ * authentication or a missing permission, and `BackendUnavailableError` when the server cannot
+ * be reached. The URL (it may carry a password) is never logged.
+ */
+export async function createPostgresBackend(config: PostgresConfig, common: BackendCommonOptions & { node?: string }): Promise<Backend> {
+  if (!(common.ttlMs >= MIN_TTL_MS)) {
+    throw new UsageError(`postgres backend: the lease TTL must be at least ${MIN_TTL_MS}ms (got ${common.ttlMs}ms)`);
+  }
+  const logger = common.logger.child({ component: 'election', backend: 'postgres' });
+  const { marginMs } = fencingWindow('postgres', common.ttlMs);
+  const renewMs = Math.round(renewalIntervalMs('postgres', common.ttlMs));
+  const statementMs = Math.max(renewMs, Math.min(5000, Math.round(common.ttlMs / 2)));
+  const client: pg.ClientConfig = {
+    connectionString: config.url,
+    application_name: `lockd/${common.cluster}/${common.node ?? 'client'}`.slice(0, 63),
+    statement_timeout: marginMs,
+    lock_timeout: Math.round(marginMs / 2),
+    idle_in_transaction_session_timeout: common.ttlMs,
+    connectionTimeoutMillis: statementMs,
+    keepAlive: true,
+    ...(config.tls && { ssl: tlsOptions(config.tls) }),
+  };
+  const link = (label: string): PgLink => new PgLink({ client, logger }, label);
+  const setup = link('setup');
+  try {
+    await migrate(setup, config.schema, common.cluster, statementMs);
+  } finally {
+    setup.close();
+  }
+  const reaper = new PgReaper(config.schema, common.cluster, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
+  const changes = new PgChangeFeed({ client, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
+  const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
+  const store = new PgStore(config.schema, common.cluster, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper);
+  reaper.start();
+  logger.debug({ schema: config.schema, cluster: common.cluster }, 'database opened');
+  return new RowBackend(store, { kind: 'postgres', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });
+}
+
+/** The `ssl` option of `pg` from the PEM files of `backend.tls`; certificates are always verified. */
+function tlsOptions(tls: { ca?: string; cert?: string; key?: string }): pg.ClientConfig['ssl'] {
+  const read = (file: string | undefined, what: string): string | undefined => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new BackendStorageError(`postgres backend: cannot read the TLS ${what} ${file}: ${(err as Error).message}`, err);
+    }
+  };
+  const ca = read(tls.ca, 'CA bundle');
+  const cert = read(tls.cert, 'certificate');
+  const key = read(tls.key, 'key');
+  return { rejectUnauthorized: true, ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
+}

@@ -1,0 +1,250 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { LeadershipLostError, UsageError } from '../../errors.js';
+import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, SessionWatch } from '../backend.js';
+import { parseCandidateInfo } from './candidate-info.js';
+import { RowLease } from './row-lease.js';
+import { RowSession, type RowBackendKind } from './row-session.js';
+import type { RowStore } from './row-store.js';
+import { waitTurn } from './wait-turn.js';
+import { watchFingerprint } from './watch-prefix.js';
+
+/** The election's row name; lock rows are `lock/<name>`, so a lock called `leader` is distinct. */
+const ELECTION = 'leader';
+
+/** What a row backend is opened with, besides its store. */
+export interface RowBackendOptions {
+  kind: RowBackendKind;
+  ttlMs: number;
+  logger: Logger;
+  watch: SessionWatch;
+}
+
+/**
+ * The Backend contract on a `RowStore` (see row-store.ts for the model): campaigns and lock waits
+ * queue a holder row and wait their turn; a lease is valid while its session vouches for it; a
+ * guarded write is the store's one-transaction check of every guard row. At most one hold or
+ * acquire per name per backend. Errors are the store's typed ones, plus `UsageError` for misuse
+ * and `LeadershipLostError` for a guard that no longer holds.
+ */
+export class RowBackend implements Backend {
+  readonly kind: RowBackendKind;
+  readonly ttlMs: number;
+  private readonly logger: Logger;
+  private readonly watch: SessionWatch;
+  private session: RowSession | undefined;
+  /** Opening the next session, so that concurrent holds share it. */
+  private opening: Promise<RowSession> | undefined;
+  /** Row names with a lease or a pending acquire here: at most one of each per backend. */
+  private readonly busyNames = new Set<string>();
+  private readonly leases = new WeakSet<RowLease>();
+  private readonly closing = new AbortController();
+  private closed = false;
+
+  constructor(
+    private readonly store: RowStore,
+    options: RowBackendOptions,
+  ) {
+    this.kind = options.kind;
+    this.ttlMs = options.ttlMs;
+    this.logger = options.logger;
+    this.watch = options.watch;
+  }
+
+  async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
+    return (await this.hold(ELECTION, ELECTION, me, 'wait', opts.signal)) as Lease;
+  }
+
+  async observe(): Promise<ElectionView> {
+    this.assertOpen();
+    const rows = await this.store.liveRows(ELECTION);
+    const candidates = rows.map((row) => parseCandidateInfo(row.info));
+    const first = rows[0];
+    const leader = first && candidates[0] ? { ...candidates[0], token: first.token, leaseRemainingMs: Math.max(0, first.remainingMs) } : null;
+    return { leader, candidates };
+  }
+
+  tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    return this.hold(`lock/${name}`, name, opts.info, 'try', opts.signal);
+  }
+
+  async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    return (await this.hold(`lock/${name}`, name, opts.info, 'wait', opts.signal)) as Lease;
+  }
+
+  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    this.assertOpen();
+    const own = ('token' in guards ? [guards] : guards).map((guard) => {
+      if (!(guard instanceof RowLease) || !this.leases.has(guard)) {
+        throw new UsageError('guardedPut: a guard lease was not issued by this backend');
+      }
+      return guard;
+    });
+    for (const guard of own) {
+      // The deadline may have passed unnoticed (after a pause); checkAlive then loses the session.
+      if (!guard.session.checkAlive() || !guard.isValid()) {
+        throw new LeadershipLostError(`guardedPut of ${key}: ${guard.describe()} is no longer held`);
+      }
+    }
+    const rows = own.map((g) => ({ name: g.rowName, token: g.token, session: g.session.id }));
+    const result = await this.store.guardedPut(rows, key, value, opts.ifAbsent ?? false);
+    if ('written' in result) return result.written;
+    const lost = own.find((g) => g.token === result.lost.token) as RowLease;
+    // Its session may have been reaped (this process stalled); if so every lease in it is gone.
+    lost.session.checkAlive();
+    const error = new LeadershipLostError(`guardedPut of ${key}: ${lost.describe()} is no longer held in the store`);
+    lost.lose(error);
+    throw error;
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    this.assertOpen();
+    await this.store.put(key, value);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this.store.get(key);
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    this.assertOpen();
+    return this.store.list(prefix);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.assertOpen();
+    await this.store.delete(key);
+  }
+
+  watchPrefix(prefix: string, onChange: () => void): () => void {
+    this.assertOpen();
+    return watchFingerprint(this.store.changes, () => this.store.fingerprint(prefix), onChange, this.logger.child({ prefix }));
+  }
+
+  health(): BackendHealth {
+    if (this.closed) return { up: false, reason: 'closed' };
+    const session = this.session?.signal.aborted === false ? this.session : undefined;
+    const remaining = session?.remainingMs();
+    const reason =
+      this.store.lastFailure ?? (remaining !== undefined && remaining <= 0 ? 'self-fencing deadline passed' : undefined);
+    return {
+      up: reason === undefined,
+      ...(reason !== undefined && { reason }),
+      ...(remaining !== undefined && { sessionRemainingMs: remaining }),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing.abort(new UsageError(`${this.kind} backend closed`));
+    this.store.changes.stop();
+    await this.session?.close();
+    await this.store.close();
+    this.logger.debug('closed');
+  }
+
+  /** Takes (`try`) or waits for (`wait`) the row name `rowName`; see the contract for each mode. */
+  private async hold(
+    rowName: string,
+    name: string,
+    info: CandidateInfo | undefined,
+    mode: 'try' | 'wait',
+    signal: AbortSignal | undefined,
+  ): Promise<RowLease | null> {
+    signal?.throwIfAborted();
+    this.assertOpen();
+    const what = rowName === ELECTION ? 'the election' : `lock "${name}"`;
+    if (this.busyNames.has(rowName)) throw new UsageError(`${what} is already held or being acquired through this backend`);
+    this.busyNames.add(rowName);
+    let lease: RowLease | null = null;
+    try {
+      lease = mode === 'try' ? await this.tryHold(rowName, name, info) : await this.waitHold(rowName, name, info, signal);
+      return lease;
+    } finally {
+      if (lease === null) this.busyNames.delete(rowName);
+    }
+  }
+
+  private async tryHold(rowName: string, name: string, info: CandidateInfo | undefined): Promise<RowLease | null> {
+    for (;;) {
+      const session = await this.liveSession();
+      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, true);
+      if (token === null) return null;
+      // Resumed in a later microtask: the session may have been lost since the row was inserted.
+      if (token !== undefined && session.checkAlive()) return this.newLease(session, rowName, name, token, info);
+      if (token === undefined) session.lose('its row was reaped before a lock could be taken in it', true);
+    }
+  }
+
+  private async waitHold(rowName: string, name: string, info: CandidateInfo | undefined, signal?: AbortSignal): Promise<RowLease> {
+    for (;;) {
+      // Again on every round: the backend may have closed, or the caller given up, meanwhile.
+      signal?.throwIfAborted();
+      this.assertOpen();
+      const session = await this.liveSession();
+      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, false);
+      if (token === undefined || token === null) {
+        session.lose('its row was reaped before a candidate could be queued in it', true);
+        continue;
+      }
+      let holds: boolean;
+      try {
+        holds = await waitTurn({ store: this.store, session, name: rowName, token, signal, closing: this.closing.signal });
+      } catch (err) {
+        await this.deleteRow(session, token);
+        throw err;
+      }
+      // Resumed in a later microtask: the session may have been lost since the row won.
+      if (holds && session.checkAlive()) return this.newLease(session, rowName, name, token, info);
+      this.logger.info({ name, token: String(token) }, 'session lost while waiting; queueing again in a new session');
+    }
+  }
+
+  /** The current session, or a new one when there is none or it was lost; one opening at a time. */
+  private async liveSession(): Promise<RowSession> {
+    if (this.session?.checkAlive()) return this.session;
+    this.opening ??= RowSession.open(this.kind, this.store, this.ttlMs, this.logger, JSON.stringify({ host: hostname(), pid: process.pid }), this.watch)
+      .then((session) => {
+        this.session = session;
+        return session;
+      })
+      .finally(() => {
+        this.opening = undefined;
+      });
+    return this.opening;
+  }
+
+  private newLease(session: RowSession, rowName: string, name: string, token: bigint, info?: CandidateInfo): RowLease {
+    const lease = new RowLease(name, rowName, token, session, (l) => this.deleteRow(l.session, l.token));
+    this.leases.add(lease);
+    const fields = { name, token: String(token), ...(info && { node: info.node }) };
+    lease.signal.addEventListener(
+      'abort',
+      () => {
+        this.busyNames.delete(rowName);
+        this.logger.info({ ...fields, reason: (lease.signal.reason as Error).message }, rowName === ELECTION ? 'leadership ended' : 'lock ended');
+      },
+      { once: true },
+    );
+    this.logger.info(fields, rowName === ELECTION ? 'elected leader' : 'lock acquired');
+    return lease;
+  }
+
+  /** Deletes a row of ours, never rejecting: on failure the next heartbeat retries. */
+  private async deleteRow(session: RowSession, token: bigint): Promise<void> {
+    // A lost or closed session took its rows with it (or they are reaped with it).
+    if (this.closed || session.signal.aborted) return;
+    try {
+      await this.store.deleteHolder(session.id, token);
+    } catch (err) {
+      session.deleteLater(token);
+      this.logger.warn({ token: String(token), err: (err as Error).message }, 'could not delete a row; the next heartbeat retries');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UsageError(`${this.kind} backend closed`);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The driver contract of the backends that keep leases as rows: embedded (SQLite) and PostgreSQL.
+ * One core (`row-backend.ts`, `row-session.ts`, `row-lease.ts`, `wait-turn.ts`) implements the
+ * Backend contract on top of it, as Curator shares one lock core between mutex and semaphore; a
+ * driver only maps these operations to its store, each in one transaction (one round trip).
+ *
+ * The model, the same in every store:
+ * - a **session** row per open Backend, renewed by its owner; a driver decides when a silent
+ *   session is dead (embedded: its monotonic expiry on this host; PostgreSQL: observed silence,
+ *   see `silence-watch.ts`) and then deletes it with its holder rows ("reaps" it);
+ * - a **holder** row per candidate or lock waiter, `(name, token, session)`; the holder of a name
+ *   is its live row with the lowest token, and tokens come from one counter advanced in the
+ *   transaction that inserts the row, so they grow strictly in order of arrival;
+ * - **kv** rows for data keys, each write advancing the same counter (`rev`), so a watcher can
+ *   tell a prefix changed.
+ *
+ * Every method throws only lockd's typed errors: `BackendUnavailableError` (retryable: busy,
+ * unreachable, timed out; for a write, the outcome may be unknown), `BackendStorageError` (not).
+ */
+
+/** A lease as the store sees it: its row's token, in `session`, for the internal name `name`. */
+export interface GuardRow {
+  name: string;
+  token: bigint;
+  session: string;
+}
+
+/** Where a waiting row stands: whether it still exists, whether it holds, when to look again. */
+export interface Turn {
+  present: boolean;
+  holder: boolean;
+  /** Monotonic ms at which the earliest live row ahead may be reaped; Infinity when none is known. */
+  wakeAt: number;
+}
+
+/** A live holder row of a name, for `observe`. */
+export interface LiveRow {
+  token: bigint;
+  info: string | null;
+  /** How long its session lasts without another renewal, by the store's reckoning. */
+  remainingMs: number;
+}
+
+/**
+ * Tells waiters and watchers that the store may have changed. `listener(true)`: something may
+ * have changed, look; `listener(false)`: a plain tick, for waits that are due at a time
+ * (`Turn.wakeAt`). Ticks come only while someone listens.
+ */
+export interface ChangeFeed {
+  /** Listeners must not throw. Returns the unsubscribe function. */
+  subscribe(listener: (changed: boolean) => void): () => void;
+  /** Stops ticking and forgets every listener. */
+  stop(): void;
+}
+
+export interface RowStore {
+  /** The message of the last failed call, cleared by the next success; for `health()`. */
+  readonly lastFailure: string | undefined;
+  readonly changes: ChangeFeed;
+  /** Inserts session `id`, live for `ttlMs` from now. */
+  openSession(id: string, ttlMs: number, info: string): Promise<void>;
+  /**
+   * Extends session `id` by `ttlMs` and deletes its rows `staleTokens` (left behind by a release
+   * that failed). False when the session is gone (reaped): it must never be brought back.
+   */
+  renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean>;
+  /** Deletes session `id` and all its rows (no-op when already gone). */
+  deleteSession(id: string): Promise<void>;
+  /**
+   * Queues a row for `name` in `session` and returns its token. With `onlyIfFree`, returns null
+   * instead when `name` has any live row. Undefined when the session is gone. Idempotent per
+   * (session, name): a retry after an unknown outcome returns the row already queued.
+   */
+  insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined>;
+  /** Deletes row `token` of `session` (no-op when already gone). */
+  deleteHolder(session: string, token: bigint): Promise<void>;
+  /** Where row `token` of `name` stands. */
+  turn(name: string, token: bigint): Promise<Turn>;
+  /** The live rows of `name` in token order, the holder first. */
+  liveRows(name: string): Promise<LiveRow[]>;
+  /**
+   * Writes `key = value` if every guard still holds its name (row present, session live, lowest
+   * token), in one transaction. Returns the first guard that does not hold, or whether it wrote
+   * (false only for `ifAbsent` on an existing key).
+   */
+  guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }>;
+  put(key: string, value: string): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  /** Every key starting with `prefix`, sorted by key (code point order). */
+  list(prefix: string): Promise<{ key: string; value: string }[]>;
+  delete(key: string): Promise<void>;
+  /** Changes whenever any key under `prefix` is written or deleted between two calls. */
+  fingerprint(prefix: string): Promise<string>;
+  /** Closes the connection(s). The core has ended its session first. */
+  close(): Promise<void>;
+}
