@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (real etcd, ZooKeeper, Curator for the interop
-# peer, systemd-analyze for the unit file check, promtool from prometheus for the metrics format
-# and the alert rules, chromium for the status page test). Idempotent: does nothing when all are
-# present.
+# Installs the Debian packages the test suite needs (real etcd, ZooKeeper, PostgreSQL 15, Curator
+# for the interop peer, systemd-analyze for the unit file check, promtool from prometheus for the
+# metrics format and the alert rules, chromium for the status page test). Idempotent: does nothing
+# when all are present.
 set -euo pipefail
 need=()
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
 [ -x /usr/bin/etcdctl ] || need+=(etcd-client)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 [ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 command -v systemd-analyze >/dev/null || need+=(systemd)
@@ -25,4 +26,6 @@ fi
 # other ports, so stop any that came up to keep the machine quiet.
 pkill -f 'etcd --data-dir /var/lib/etcd' 2>/dev/null || true
 pkill -x prometheus 2>/dev/null || true
-echo "install-servers: etcd $(etcd --version | head -1 | awk '{print $3}'), zookeeper $(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1 | xargs -r basename)"
+# Debian's postgresql creates and starts a system cluster on port 5432.
+if command -v pg_ctlcluster >/dev/null; then pg_ctlcluster 15 main stop 2>/dev/null || true; fi
+echo "install-servers: etcd $(etcd --version | head -1 | awk '{print $3}'), zookeeper $(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1 | xargs -r basename), postgresql $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}')"

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,9 +26,10 @@ process.on('exit', () => {
 });
 
 /**
- * One test server process (etcd, a ZooKeeper member) with its files in `dir`: started with its
- * output in a log file, ready when `isReady()` says so, signalled for freeze/thaw/kill tests, and
- * killed (files removed) when the test process exits, even after a crash of the test.
+ * One test server process (etcd, a ZooKeeper member, a PostgreSQL postmaster) with its files in
+ * `dir`: started with its output in a log file, ready when `isReady()` says so, signalled for
+ * freeze/thaw/kill tests, and killed (files removed) when the test process exits, even after a
+ * crash of the test.
  */
 export abstract class ServerProcess {
   private child: ChildProcess | undefined;
@@ -39,10 +40,15 @@ export abstract class ServerProcess {
     private readonly readyTimeoutMs: number,
   ) {}
 
-  /** The program and its arguments. */
-  protected abstract command(): { file: string; args: string[] };
+  /** The program, its arguments and, optionally, its environment, user and working directory. */
+  protected abstract command(): { file: string; args: string[]; options?: Pick<SpawnOptions, 'env' | 'uid' | 'gid' | 'cwd'> };
   /** One readiness probe; polled every 100 ms until true. */
   protected abstract isReady(): Promise<boolean>;
+
+  /** Whether the process was started and Node has not yet seen it exit. */
+  protected isRunning(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
 
   get pid(): number {
     if (this.child?.pid === undefined) throw new Error(`${this.label} is not running`);
@@ -52,8 +58,8 @@ export abstract class ServerProcess {
   /** Starts the process; resolves when ready, throws with the log's tail when it exits or times out. */
   async launch(): Promise<void> {
     const log = openSync(this.logFile(), 'a');
-    const { file, args } = this.command();
-    const child = spawn(file, args, { stdio: ['ignore', log, log] });
+    const { file, args, options } = this.command();
+    const child = spawn(file, args, { ...options, stdio: ['ignore', log, log] });
     closeSync(log);
     this.child = child;
     running.add(this);
