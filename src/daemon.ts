@@ -133,7 +133,7 @@ export class Daemon {
     };
     let backend: Backend;
     try {
-      backend = await createBackend(config.backend, { cluster: config.cluster, ttlMs: config.leader.ttlMs, logger, sessionWatch });
+      backend = await createBackend(config.backend, { cluster: config.cluster, node: config.node, ttlMs: config.leader.ttlMs, logger, sessionWatch });
     } catch (err) {
       await watchdog.close();
       throw err;

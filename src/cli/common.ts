@@ -54,6 +54,7 @@ export async function openBackendForCli(config: LockdConfig, opts: { ttlMs?: num
   try {
     return await createBackend(config.backend, {
       cluster: config.cluster,
+      node: config.node,
       ttlMs: opts.ttlMs ?? config.leader.ttlMs,
       logger: cliLogger(),
       ...(opts.sessionWatch === undefined ? {} : { sessionWatch: opts.sessionWatch }),

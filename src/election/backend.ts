@@ -143,6 +143,8 @@ export interface SessionWatch {
 /** Settings every backend takes. */
 export interface BackendCommonOptions {
   cluster: string;
+  /** This replica's node name, for the backend's connection labels (PostgreSQL application_name). */
+  node?: string;
   /** Lease TTL in ms. */
   ttlMs: number;
   logger: import('pino').Logger;

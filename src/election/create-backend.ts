@@ -3,7 +3,7 @@ import type { Backend, BackendCommonOptions } from './backend.js';
 
 /**
  * Opens the backend a config names. Each backend module is loaded only when used, so the
- * embedded default never loads the etcd or ZooKeeper clients. Fails with `BackendUnavailableError`
+ * embedded default never loads the etcd, ZooKeeper or PostgreSQL clients. Fails with `BackendUnavailableError`
  * or `BackendStorageError` (never a driver error) when the backend cannot be opened.
  */
 export async function createBackend(config: BackendConfig, common: BackendCommonOptions): Promise<Backend> {
@@ -19,6 +19,10 @@ export async function createBackend(config: BackendConfig, common: BackendCommon
     case 'zookeeper': {
       const { createZooKeeperBackend } = await import('./zookeeper/zookeeper-backend.js');
       return createZooKeeperBackend(config, common);
+    }
+    case 'postgres': {
+      const { createPostgresBackend } = await import('./postgres/postgres-backend.js');
+      return createPostgresBackend(config, common);
     }
   }
 }

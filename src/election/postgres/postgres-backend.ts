@@ -32,7 +32,7 @@ export interface PostgresConfig {
  * authentication or a missing permission, and `BackendUnavailableError` when the server cannot
  * be reached. The URL (it may carry a password) is never logged.
  */
-export async function createPostgresBackend(config: PostgresConfig, common: BackendCommonOptions & { node?: string }): Promise<Backend> {
+export async function createPostgresBackend(config: PostgresConfig, common: BackendCommonOptions): Promise<Backend> {
   if (!(common.ttlMs >= MIN_TTL_MS)) {
     throw new UsageError(`postgres backend: the lease TTL must be at least ${MIN_TTL_MS}ms (got ${common.ttlMs}ms)`);
   }
