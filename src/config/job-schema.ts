@@ -1,9 +1,10 @@
+import { isScalar } from 'yaml';
 import { LockdError } from '../errors.js';
 import { segmentProblem } from './names.js';
 import { JOB_SPEC } from './job-spec.js';
 import { isTimeZone, normalizeSchedule } from './schedule.js';
 import { keyNames } from './spec.js';
-import type { JobConfig } from './types.js';
+import type { BackendConfig, JobConfig } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
 
 const KEYS = JOB_SPEC.keys;
@@ -27,7 +28,7 @@ export type JobDraft = Omit<JobConfig, 'history'> & { history: number | undefine
  * which is undefined unless the job sets it. Problems about the job as a whole are reported at its
  * name, prefixed `job "<name>": `. Returns undefined only after recording a problem.
  */
-export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefined {
+export function readJob(reader: ConfigReader, entry: Entry, backendType: BackendConfig['type']): JobDraft | undefined {
   const prefix = `job "${entry.name}": `;
   const badName = segmentProblem('job', entry.name);
   if (badName !== undefined) reader.report(entry.key, badName);
@@ -49,10 +50,15 @@ export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefine
   const cwdEntry = fields.get('cwd');
   if (cwd === '' && cwdEntry) reader.reportValue(cwdEntry, 'must not be empty');
 
+  const advisoryLock = readAdvisoryLock(reader, fields.get('advisory_lock'), backendType);
+  const overlap = reader.oneOf(fields.get('overlap'), KEYS.overlap.values) ?? KEYS.overlap.default;
+  if (advisoryLock !== undefined && overlap === 'allow') {
+    reader.report(fields.get('advisory_lock')?.key, `${prefix}advisory_lock needs overlap skip or queue (with allow, runs overlap and the lock is held only while a run starts)`);
+  }
   const settings = {
     timezone: timezone ?? KEYS.timezone.default,
     ...(timeout === undefined ? {} : { timeoutMs: timeout }),
-    overlap: reader.oneOf(fields.get('overlap'), KEYS.overlap.values) ?? KEYS.overlap.default,
+    overlap,
     misfire: reader.oneOf(fields.get('misfire'), KEYS.misfire.values) ?? KEYS.misfire.default,
     deadlineMs: reader.duration(fields.get('deadline'), KEYS.deadline) ?? KEYS.deadline.default,
     retries: reader.integer(fields.get('retries'), KEYS.retries) ?? KEYS.retries.default,
@@ -63,9 +69,34 @@ export function readJob(reader: ConfigReader, entry: Entry): JobDraft | undefine
     outputTailBytes: reader.size(fields.get('output_tail'), KEYS.output_tail) ?? KEYS.output_tail.default,
     env: readEnv(reader, fields.get('env')),
     ...(cwd ? { cwd } : {}),
+    ...(advisoryLock === undefined ? {} : { advisoryLock }),
   };
   if (schedule === undefined || action === undefined) return undefined;
   return { name: entry.name, schedule, ...action, ...settings };
+}
+
+/**
+ * `advisory_lock`: a signed 64-bit integer, read from its source text (a JS number would round
+ * keys above 2^53); only with the PostgreSQL backend.
+ */
+function readAdvisoryLock(reader: ConfigReader, entry: Entry | undefined, backendType: BackendConfig['type']): bigint | undefined {
+  const node = entry?.value;
+  if (entry === undefined || node === undefined) return undefined;
+  const text = isScalar(node) && typeof node.value === 'number' ? (node.source ?? '') : '';
+  if (!/^-?\d+$/.test(text)) {
+    reader.reportValue(entry, 'expected an integer key, e.g. 12345 (as passed to pg_try_advisory_lock)');
+    return undefined;
+  }
+  const key = BigInt(text);
+  if (key < -(2n ** 63n) || key >= 2n ** 63n) {
+    reader.reportValue(entry, `must be a signed 64-bit integer, got ${text}`);
+    return undefined;
+  }
+  if (backendType !== 'postgres') {
+    reader.report(entry.key, `advisory_lock needs backend.type: postgres (this file uses ${backendType})`);
+    return undefined;
+  }
+  return key;
 }
 
 function readSchedule(reader: ConfigReader, entry: Entry | undefined, timezone: string): string | undefined {

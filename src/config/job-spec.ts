@@ -48,6 +48,13 @@ export const JOB_SPEC = {
       max: 10_000,
       description: 'Run records kept (default 100, fewer, at least 10, when storage_budget cannot hold 100 per job)',
     } satisfies IntegerSpec,
+    advisory_lock: {
+      kind: 'integer',
+      min: -(2 ** 63),
+      max: 2 ** 63 - 1,
+      description:
+        'PostgreSQL only: a 64-bit key of pg_try_advisory_lock that lockd also holds while the job runs; the slot is skipped (lock_held) while another session holds it',
+    } satisfies IntegerSpec,
     output_tail: {
       kind: 'size',
       min: 0,

@@ -35,12 +35,12 @@ export function readConfig(reader: ConfigReader, root: ParsedNode | undefined, f
   const ttlMs = reader.duration(leader?.get('ttl'), ttl) ?? ttl.default;
   const maxClockSkewMs = reader.duration(leader?.get('max_clock_skew'), max_clock_skew) ?? max_clock_skew.default;
 
+  const backend = readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND };
   const drafts: JobDraft[] = [];
   for (const entry of (reader.mapping(fields.get('jobs')) ?? new Map<string, Entry>()).values()) {
-    const job = readJob(reader, entry);
+    const job = readJob(reader, entry, backend.type);
     if (job) drafts.push(job);
   }
-  const backend = readBackend(reader, fields.get('backend')) ?? { ...DEFAULT_BACKEND };
   const budgetBytes = reader.size(fields.get('storage_budget'), top.storage_budget) ?? DEFAULT_STORAGE_BUDGET[backend.type];
   const jobs: JobConfig[] = drafts.map((job) => ({ ...job, history: job.history ?? defaultHistory(job, cluster, budgetBytes, drafts.length) }));
 

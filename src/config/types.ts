@@ -29,6 +29,12 @@ export interface JobConfig {
    * `storage_budget` cannot hold 100 (see src/config/storage-budget.ts).
    */
   history: number;
+  /**
+   * `advisory_lock` (PostgreSQL only): the session advisory lock key lockd also holds while a run
+   * lives, so that code guarding the same work with `pg_try_advisory_lock(key)` and lockd exclude
+   * each other.
+   */
+  advisoryLock?: bigint;
   /** Bytes of the run's output kept in its record (`output_tail`, default 4 KiB, 0 keeps none). */
   outputTailBytes: number;
   env: Record<string, string>;

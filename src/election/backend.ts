@@ -103,6 +103,14 @@ export interface Backend {
    * backend cannot be reached; in both cases nothing was written.
    */
   guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
+  /**
+   * PostgreSQL only (other backends lack it): also holds session advisory lock `key` (as
+   * `pg_try_advisory_lock(key)` takes it) until `lease` is released, so that other code guarding
+   * the same work with that key and lockd exclude each other. False, holding nothing, when another
+   * session holds the key. If the advisory lock is lost (its connection failed), `lease` aborts.
+   * Throws `BackendUnavailableError` when the database cannot be reached.
+   */
+  holdAdvisoryLock?(lease: Lease, key: bigint): Promise<boolean>;
   /** Unguarded write, for requests anyone may make (e.g. `lockd trigger`). */
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;

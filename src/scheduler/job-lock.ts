@@ -2,7 +2,7 @@ import { linkSignals } from '../abort.js';
 import { hostname } from 'node:os';
 import type { JobConfig } from '../config/types.js';
 import type { CandidateInfo, Lease } from '../election/backend.js';
-import { LeadershipLostError, LockdError } from '../errors.js';
+import { LeadershipLostError, LockdError, UsageError } from '../errors.js';
 import { raceAbort, timerSignal } from './abortable.js';
 import type { ActiveRun, JobTracker } from './job-tracker.js';
 import type { SchedulerContext } from './scheduler-options.js';
@@ -37,23 +37,14 @@ export async function lockFor(
   try {
     if (gate) await raceAbort(gate.turn, signal);
     run.phase = 'starting';
-    if (job.overlap === 'allow') {
-      const lock = await ctx.backend.acquire(job.name, { signal, info });
-      ctx.emit('lockAcquired', job.name, ctx.clock.monotonic() - started, gate?.waited ?? false);
-      return lock;
-    }
-    const free = await ctx.backend.tryAcquire(job.name, { signal, info });
-    if (free) {
-      ctx.emit('lockAcquired', job.name, ctx.clock.monotonic() - started, gate?.waited ?? false);
-      return free;
-    }
-    if (job.overlap === 'skip') {
+    const lock = await takeLock(ctx, job, signal, info);
+    // Held by another run of the job (`skip`), or by foreign code through its advisory lock.
+    if (lock === null || !(await holdAdvisory(ctx, job, lock.lease))) {
       await t.recordNotRun(run.slot, 'skipped', 'lock_held', run.manual);
       return undefined;
     }
-    const lock = await ctx.backend.acquire(job.name, { signal, info });
-    ctx.emit('lockAcquired', job.name, ctx.clock.monotonic() - started, true);
-    return lock;
+    ctx.emit('lockAcquired', job.name, ctx.clock.monotonic() - started, (gate?.waited ?? false) || lock.waited);
+    return lock.lease;
   } catch (err) {
     if (deadline?.signal.aborted) {
       await t.recordNotRun(run.slot, 'missed', 'deadline', run.manual);
@@ -67,6 +58,40 @@ export async function lockFor(
   } finally {
     link.dispose();
     deadline?.cancel();
+  }
+}
+
+/**
+ * The job lock per `overlap`: `allow` waits behind the job's other brief holds, `skip` only tries
+ * (null when held), `queue` tries, then waits. `waited`: the lock was not free at once.
+ */
+async function takeLock(
+  ctx: SchedulerContext,
+  job: JobConfig,
+  signal: AbortSignal,
+  info: CandidateInfo,
+): Promise<{ lease: Lease; waited: boolean } | null> {
+  if (job.overlap === 'allow') return { lease: await ctx.backend.acquire(job.name, { signal, info }), waited: false };
+  const free = await ctx.backend.tryAcquire(job.name, { signal, info });
+  if (free) return { lease: free, waited: false };
+  if (job.overlap === 'skip') return null;
+  return { lease: await ctx.backend.acquire(job.name, { signal, info }), waited: true };
+}
+
+/**
+ * `advisory_lock`: also takes the job's PostgreSQL advisory lock under `lease` (true when the job
+ * has none). When foreign code holds the key, or the call fails, `lease` is released: false, or
+ * the error is thrown.
+ */
+async function holdAdvisory(ctx: SchedulerContext, job: JobConfig, lease: Lease): Promise<boolean> {
+  if (job.advisoryLock === undefined) return true;
+  let held = false;
+  try {
+    if (ctx.backend.holdAdvisoryLock === undefined) throw new UsageError(`advisory_lock needs the postgres backend, not ${ctx.backend.kind}`);
+    held = await ctx.backend.holdAdvisoryLock(lease, job.advisoryLock);
+    return held;
+  } finally {
+    if (!held) await lease.release();
   }
 }
 

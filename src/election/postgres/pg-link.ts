@@ -9,6 +9,8 @@ export interface PgConnectOptions {
   client: pg.ClientConfig;
   /** Runs on each new connection before its first query (checks, LISTEN); may throw lockd errors. */
   onConnect?: (client: pg.Client) => Promise<void>;
+  /** Called when the current connection is closed or lost (what was held in it is gone). */
+  onDisconnect?: () => void;
   logger: Logger;
 }
 
@@ -115,8 +117,10 @@ export class PgLink {
 
   private drop(client: pg.Client | undefined): void {
     if (client === undefined) return;
-    if (this.client === client) this.client = undefined;
     destroy(client);
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.options.onDisconnect?.();
   }
 }
 

@@ -1,6 +1,7 @@
 import { BackendStorageError, LockdError } from '../../errors.js';
 import { prefixRange } from '../rows/prefix-range.js';
 import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
+import type { PgAdvisoryLocks } from './pg-advisory.js';
 import type { PgChangeFeed } from './pg-change-feed.js';
 import type { PgLink } from './pg-link.js';
 import type { PgReaper } from './pg-reaper.js';
@@ -37,6 +38,7 @@ export class PgStore implements RowStore {
     private readonly deadlines: PgDeadlines,
     readonly changes: PgChangeFeed,
     private readonly reaper: PgReaper,
+    readonly advisory: PgAdvisoryLocks,
   ) {
     this.s = `"${schema}"`;
   }
@@ -170,6 +172,7 @@ export class PgStore implements RowStore {
   async close(): Promise<void> {
     this.reaper.stop();
     this.changes.stop();
+    this.advisory.close();
     this.links.renew.close();
     for (const link of this.links.statements) link.close();
   }

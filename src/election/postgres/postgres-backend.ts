@@ -4,6 +4,7 @@ import { BackendStorageError, UsageError } from '../../errors.js';
 import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
 import { fencingWindow, renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
+import { PgAdvisoryLocks } from './pg-advisory.js';
 import { PgChangeFeed } from './pg-change-feed.js';
 import { PgLink } from './pg-link.js';
 import { migrate } from './pg-migrate.js';
@@ -13,7 +14,7 @@ import { PgStore } from './pg-store.js';
 
 /** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
 const MIN_TTL_MS = 1000;
-/** Statement connections per backend (besides one each for renewals, the reaper and LISTEN). */
+/** Statement connections per backend (besides one each for renewals, the reaper, LISTEN and advisory locks). */
 const STATEMENT_LINKS = 3;
 
 /** The `backend` section for PostgreSQL. */
@@ -60,7 +61,8 @@ export async function createPostgresBackend(config: PostgresConfig, common: Back
   const reaper = new PgReaper(config.schema, common.cluster, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
   const changes = new PgChangeFeed({ client, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
-  const store = new PgStore(config.schema, common.cluster, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper);
+  const advisory = new PgAdvisoryLocks({ client, logger }, statementMs, logger);
+  const store = new PgStore(config.schema, common.cluster, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper, advisory);
   reaper.start();
   logger.debug({ schema: config.schema, cluster: common.cluster }, 'database opened');
   return new RowBackend(store, { kind: 'postgres', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });

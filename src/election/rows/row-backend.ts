@@ -2,10 +2,11 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
 import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, SessionWatch } from '../backend.js';
+import { monotonicMs } from '../../clock.js';
 import { parseCandidateInfo } from './candidate-info.js';
 import { RowLease } from './row-lease.js';
 import { RowSession, type RowBackendKind } from './row-session.js';
-import type { RowStore } from './row-store.js';
+import type { AdvisoryLocks, RowStore } from './row-store.js';
 import { waitTurn } from './wait-turn.js';
 import { watchFingerprint } from './watch-prefix.js';
 
@@ -38,6 +39,9 @@ export class RowBackend implements Backend {
   /** Row names with a lease or a pending acquire here: at most one of each per backend. */
   private readonly busyNames = new Set<string>();
   private readonly leases = new WeakSet<RowLease>();
+  /** The advisory unlock of each lease that holds one; run when the lease is released. */
+  private readonly advisoryUnlocks = new WeakMap<RowLease, () => Promise<void>>();
+  readonly holdAdvisoryLock?: (lease: Lease, key: bigint) => Promise<boolean>;
   private readonly closing = new AbortController();
   private closed = false;
 
@@ -49,6 +53,8 @@ export class RowBackend implements Backend {
     this.ttlMs = options.ttlMs;
     this.logger = options.logger;
     this.watch = options.watch;
+    const advisory = store.advisory;
+    if (advisory !== undefined) this.holdAdvisoryLock = (lease, key) => this.holdAdvisory(advisory, lease, key);
   }
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
@@ -145,6 +151,23 @@ export class RowBackend implements Backend {
     this.logger.debug('closed');
   }
 
+  private async holdAdvisory(advisory: AdvisoryLocks, lease: Lease, key: bigint): Promise<boolean> {
+    if (!(lease instanceof RowLease) || !this.leases.has(lease) || this.advisoryUnlocks.has(lease)) {
+      throw new UsageError('holdAdvisoryLock: the lease was not issued by this backend, or holds an advisory lock already');
+    }
+    const unlock = await advisory.tryLock(key, () =>
+      lease.lose(new LeadershipLostError(`${lease.describe()}: advisory lock ${key} lost with its connection`, { killBy: monotonicMs() })),
+    );
+    if (unlock === null) return false;
+    // Released or lost meanwhile: the scheduler's release may already have run.
+    if (lease.signal.aborted) {
+      await unlock();
+      return false;
+    }
+    this.advisoryUnlocks.set(lease, unlock);
+    return true;
+  }
+
   /** Takes (`try`) or waits for (`wait`) the row name `rowName`; see the contract for each mode. */
   private async hold(
     rowName: string,
@@ -217,7 +240,11 @@ export class RowBackend implements Backend {
   }
 
   private newLease(session: RowSession, rowName: string, name: string, token: bigint, info?: CandidateInfo): RowLease {
-    const lease = new RowLease(name, rowName, token, session, (l) => this.deleteRow(l.session, l.token));
+    const lease = new RowLease(name, rowName, token, session, async (l) => {
+      // The advisory lock first, so that a replica taking the row next finds the key free.
+      await this.advisoryUnlocks.get(l)?.();
+      await this.deleteRow(l.session, l.token);
+    });
     this.leases.add(lease);
     const fields = { name, token: String(token), ...(info && { node: info.node }) };
     lease.signal.addEventListener(

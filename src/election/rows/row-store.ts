@@ -53,10 +53,23 @@ export interface ChangeFeed {
   stop(): void;
 }
 
+/** Session advisory locks of a store that has them (PostgreSQL), held on a connection of their own. */
+export interface AdvisoryLocks {
+  /**
+   * Takes advisory lock `key`; null when another session holds it, or a lease of this backend
+   * already does (the server would grant it again on the same connection). `onLost` runs if the
+   * connection, and so the lock, is lost while held. Resolves the unlock (never rejects).
+   */
+  tryLock(key: bigint, onLost: () => void): Promise<(() => Promise<void>) | null>;
+  close(): void;
+}
+
 export interface RowStore {
   /** The message of the last failed call, cleared by the next success; for `health()`. */
   readonly lastFailure: string | undefined;
   readonly changes: ChangeFeed;
+  /** Present when the store offers advisory locks (`Backend.holdAdvisoryLock`). */
+  readonly advisory?: AdvisoryLocks;
   /** Inserts session `id`, live for `ttlMs` from now. */
   openSession(id: string, ttlMs: number, info: string): Promise<void>;
   /**
