@@ -109,6 +109,7 @@ describe('JSON Schema of lockd.yaml', () => {
       endpoints: 'backend: { type: etcd }',
       connect: 'backend: { type: zookeeper }',
       credentials: 'backend: { type: zookeeper, connect: "zk:2181", auth: { scheme: digest } }',
+      url: 'backend: { type: postgres }',
       schedule: 'jobs: { j: { run: x } }',
     };
     for (const [key, yaml] of Object.entries(missing)) {

@@ -19,6 +19,25 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
 const lines = (...rows: string[]): string => `${rows.join('\n')}\n`;
 const JOB = ['jobs:', '  j:', '    schedule: "@daily"'];
 
+describe('advisory_lock', () => {
+  const PG = ['backend:', '  type: postgres', '  url: postgres://db/app'];
+  it('reads a 64-bit key exactly (beyond 2^53) with the postgres backend', () => {
+    const config = parseConfig(lines(...PG, ...JOB, '    run: x', '    advisory_lock: -9223372036854775808'), 'c.yaml', {});
+    assert.equal(config.jobs[0]?.advisoryLock, -(2n ** 63n));
+    const big = parseConfig(lines(...PG, ...JOB, '    run: x', '    advisory_lock: 9007199254740993'), 'c.yaml', {});
+    assert.equal(big.jobs[0]?.advisoryLock, 9007199254740993n);
+  });
+
+  it('is refused on other backends, with overlap allow, and out of range', () => {
+    assert.deepEqual(problems(lines(...JOB, '    run: x', '    advisory_lock: 5')), ['5:5: advisory_lock needs backend.type: postgres (this file uses embedded)']);
+    assert.deepEqual(problems(lines(...PG, ...JOB, '    run: x', '    overlap: allow', '    advisory_lock: 5')), [
+      '9:5: job "j": advisory_lock needs overlap skip or queue (with allow, runs overlap and the lock is held only while a run starts)',
+    ]);
+    assert.deepEqual(problems(lines(...PG, ...JOB, '    run: x', '    advisory_lock: 9223372036854775808')), ['8:20: must be a signed 64-bit integer, got 9223372036854775808']);
+    assert.deepEqual(problems(lines(...PG, ...JOB, '    run: x', '    advisory_lock: abc')), ['8:20: expected an integer key, e.g. 12345 (as passed to pg_try_advisory_lock)']);
+  });
+});
+
 describe('backend', () => {
   it('reads an etcd backend; username, password and tls are optional', () => {
     const config = parseConfig(lines('backend:', '  type: etcd', '  endpoints: [http://127.0.0.1:2379]'), 'c.yaml', {});
@@ -37,6 +56,26 @@ describe('backend', () => {
       connect: 'zk-1:2181,zk-2:2181,10.0.0.3:2181/apps/lockd',
       auth: { scheme: 'digest', credentials: 'lockd:pw' },
     });
+  });
+
+  it('reads a PostgreSQL backend; the schema defaults to lockd, the password comes from the environment', () => {
+    const text = lines('backend:', '  type: postgres', '  url: postgres://lockd:${PGPASSWORD}@db:5432/app?sslmode=require', '  tls: { ca: ca.pem }');
+    assert.deepEqual(parseConfig(text, 'c.yaml', { PGPASSWORD: 's3cret' }).backend, {
+      type: 'postgres',
+      url: 'postgres://lockd:s3cret@db:5432/app?sslmode=require',
+      schema: 'lockd',
+      tls: { ca: 'ca.pem' },
+    });
+    assert.equal((parseConfig(lines('backend:', '  type: postgres', '  url: postgresql://db/app', '  schema: cron_x'), 'c.yaml', {}).backend as { schema: string }).schema, 'cron_x');
+  });
+
+  it('reports every problem of a PostgreSQL backend, a literal password among them', () => {
+    assert.deepEqual(problems(lines('backend:', '  type: postgres', '  url: postgres://lockd:hunter2@db/app', '  schema: Bad-Name')), [
+      '3:8: the password must come from the environment: write it as ${VAR}, e.g. postgres://lockd:${PGPASSWORD}@host/db',
+      '4:11: expected a lower-case SQL identifier like "lockd", got "Bad-Name"',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: postgres', '  url: mysql://db/app')), ['3:8: expected a postgres:// URL, got "mysql://"']);
+    assert.deepEqual(problems(lines('backend:', '  type: postgres')), ['1:1: backend: missing required key "url"']);
   });
 
   it('keeps an embedded path as written', () => {
@@ -71,7 +110,7 @@ describe('backend', () => {
   it('reports a missing or unknown type, and missing required keys at the backend key', () => {
     assert.deepEqual(problems(lines('backend:', '  path: x.db')), ['1:1: backend: missing required key "type"']);
     assert.deepEqual(problems(lines('backend:', '  type: consul', '  address: x')), [
-      '2:9: expected one of embedded, etcd, zookeeper, got "consul"',
+      '2:9: expected one of embedded, etcd, zookeeper, postgres, got "consul"',
     ]);
     assert.deepEqual(problems(lines('backend:', '  type: zookeeper', '  endpoint: x')), [
       '1:1: backend: missing required key "connect"',
