@@ -20,6 +20,7 @@ node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-report
 pkill -9 -f -- '--data-dir=[^ ]*lockd-etcd-' 2>/dev/null || true
 pkill -9 -f 'QuorumPeerMain [^ ]*lockd-zk-' 2>/dev/null || true
 pkill -9 -f 'postgres -D [^ ]*lockd-pg-' 2>/dev/null || true
+pkill -9 -f 'pgbouncer [^ ]*lockd-pgbouncer-' 2>/dev/null || true
 summary=$(grep -E '^# (tests|pass|fail|skipped) ' test-results.tap | tr '\n' ' ')
 echo "test summary: ${summary}"
 pass=$(awk '/^# pass /{print $3}' test-results.tap); fail=$(awk '/^# fail /{print $3}' test-results.tap)

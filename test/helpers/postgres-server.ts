@@ -128,13 +128,14 @@ async function run(program: string, args: string[], dir: string, user: User | un
   }
 }
 
-interface User {
+export interface User {
   uid: number;
   gid: number;
 }
 
 /** The `postgres` user when this process is root (PostgreSQL will not run as root); else none. */
-function serverUser(): User | undefined {
+/** The `postgres` user when running as root (PostgreSQL and PgBouncer refuse root), else undefined. */
+export function serverUser(): User | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string): number => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   return { uid: id('-u'), gid: id('-g') };

@@ -2,11 +2,12 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { monotonicMs } from '../../clock.js';
 import type { ChangeFeed } from '../rows/row-store.js';
-import { PgLink } from './pg-link.js';
+import { PgLink, type PgSessionTimeouts } from './pg-link.js';
 
 /** What the feed needs to LISTEN. */
 export interface PgChangeFeedOptions {
   client: pg.ClientConfig;
+  timeouts: PgSessionTimeouts;
   channel: string;
   cluster: string;
   logger: Logger;
@@ -43,6 +44,7 @@ export class PgChangeFeed implements ChangeFeed {
     this.link = new PgLink(
       {
         client: options.client,
+        timeouts: options.timeouts,
         logger: options.logger,
         onConnect: async (client) => {
           client.on('notification', (message) => {

@@ -3,10 +3,22 @@ import type { Logger } from 'pino';
 import { BackendStorageError, BackendUnavailableError } from '../../errors.js';
 import { translatePgError } from './pg-errors.js';
 
+/** Server-side limits each connection sets for its session (ms). */
+export interface PgSessionTimeouts {
+  statementMs: number;
+  lockMs: number;
+  idleInTransactionMs: number;
+}
+
 /** How every connection of the backend is opened. */
 export interface PgConnectOptions {
-  /** `pg` client settings: connection string, TLS, application_name, server-side timeouts. */
+  /** `pg` client settings: connection string, TLS, application_name. */
   client: pg.ClientConfig;
+  /**
+   * Set with `set_config` once connected rather than as startup parameters, which a pooler such
+   * as PgBouncer refuses unless configured to ignore them.
+   */
+  timeouts: PgSessionTimeouts;
   /** Runs on each new connection before its first query (checks, LISTEN); may throw lockd errors. */
   onConnect?: (client: pg.Client) => Promise<void>;
   /** Called when the current connection is closed or lost (what was held in it is gone). */
@@ -96,7 +108,12 @@ export class PgLink {
     client.on('end', () => this.drop(client));
     try {
       await client.connect();
-      const { rows } = await client.query<{ standby: boolean; pid: number }>('SELECT pg_is_in_recovery() AS standby, pg_backend_pid() AS pid');
+      const { statementMs, lockMs, idleInTransactionMs } = this.options.timeouts;
+      const { rows } = await client.query<{ standby: boolean; pid: number }>(
+        `SELECT pg_is_in_recovery() AS standby, pg_backend_pid() AS pid, set_config('statement_timeout', $1, false),
+           set_config('lock_timeout', $2, false), set_config('idle_in_transaction_session_timeout', $3, false)`,
+        [`${statementMs}ms`, `${lockMs}ms`, `${idleInTransactionMs}ms`],
+      );
       if (rows[0]?.standby) {
         throw new BackendStorageError('postgres backend: the server is a hot standby (pg_is_in_recovery()); point backend.url at the primary');
       }

@@ -5,6 +5,7 @@ import type { PgAdvisoryLocks } from './pg-advisory.js';
 import type { PgChangeFeed } from './pg-change-feed.js';
 import type { PgLink } from './pg-link.js';
 import type { PgReaper } from './pg-reaper.js';
+import { POOLED_MESSAGE } from './pg-session-check.js';
 
 /** The connections a store spreads its calls over, by purpose. */
 export interface PgLinks {
@@ -64,13 +65,9 @@ export class PgStore implements RowStore {
       this.deadlines.renewMs,
     );
     // Consecutive statements on one connection reached different server processes: a pooler in
-    // transaction mode is in between, and LISTEN and advisory locks would silently not work.
+    // transaction mode is in between (see pg-session-check.ts).
     if (row !== undefined && link.backendPid !== undefined && row.pid !== link.backendPid) {
-      throw this.failed(
-        new BackendStorageError(
-          'postgres backend: statements on one connection reach different server processes (PgBouncer in transaction mode?); use session pooling or connect directly',
-        ),
-      );
+      throw this.failed(new BackendStorageError(POOLED_MESSAGE));
     }
     return row?.alive === true;
   }

@@ -8,6 +8,7 @@ import { PgAdvisoryLocks } from './pg-advisory.js';
 import { PgChangeFeed } from './pg-change-feed.js';
 import { PgLink } from './pg-link.js';
 import { migrate } from './pg-migrate.js';
+import { checkSessionPath } from './pg-session-check.js';
 import { PgReaper } from './pg-reaper.js';
 import { changeChannel } from './pg-schema.js';
 import { PgStore } from './pg-store.js';
@@ -29,8 +30,8 @@ export interface PostgresConfig {
  * Opens the PostgreSQL backend: the row core (src/election/rows) on a `PgStore`, with the schema
  * created or checked (pg-migrate.ts). Connections carry `application_name=lockd/<cluster>/<node>`
  * and server-side statement and lock timeouts below the fencing margin. Throws `UsageError` for a
- * TTL below 1 s, `BackendStorageError` for a standby, a foreign or newer schema, failed
- * authentication or a missing permission, and `BackendUnavailableError` when the server cannot
+ * TTL below 1 s, `BackendStorageError` for a standby, a pooler in transaction mode, a foreign or
+ * newer schema, failed authentication or a missing permission, and `BackendUnavailableError` when the server cannot
  * be reached. The URL (it may carry a password) is never logged.
  */
 export async function createPostgresBackend(config: PostgresConfig, common: BackendCommonOptions): Promise<Backend> {
@@ -44,24 +45,23 @@ export async function createPostgresBackend(config: PostgresConfig, common: Back
   const client: pg.ClientConfig = {
     connectionString: config.url,
     application_name: `lockd/${common.cluster}/${common.node ?? 'client'}`.slice(0, 63),
-    statement_timeout: marginMs,
-    lock_timeout: Math.round(marginMs / 2),
-    idle_in_transaction_session_timeout: common.ttlMs,
     connectionTimeoutMillis: statementMs,
     keepAlive: true,
     ...(config.tls && { ssl: tlsOptions(config.tls) }),
   };
-  const link = (label: string): PgLink => new PgLink({ client, logger }, label);
-  const setup = link('setup');
+  const timeouts = { statementMs: marginMs, lockMs: Math.round(marginMs / 2), idleInTransactionMs: common.ttlMs };
+  const link = (label: string): PgLink => new PgLink({ client, timeouts, logger }, label);
+  const setup = [link('setup'), link('setup-check')] as const;
   try {
-    await migrate(setup, config.schema, common.cluster, statementMs);
+    await checkSessionPath(setup[0], setup[1], statementMs);
+    await migrate(setup[0], config.schema, common.cluster, statementMs);
   } finally {
-    setup.close();
+    for (const l of setup) l.close();
   }
   const reaper = new PgReaper(config.schema, common.cluster, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
-  const changes = new PgChangeFeed({ client, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
+  const changes = new PgChangeFeed({ client, timeouts, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
-  const advisory = new PgAdvisoryLocks({ client, logger }, statementMs, logger);
+  const advisory = new PgAdvisoryLocks({ client, timeouts, logger }, statementMs, logger);
   const store = new PgStore(config.schema, common.cluster, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper, advisory);
   reaper.start();
   logger.debug({ schema: config.schema, cluster: common.cluster }, 'database opened');
