@@ -70,6 +70,13 @@ export class BackendStorageError extends LockdError {
 }
 
 /** A call was made that the contract forbids (e.g. a second acquire of a name this backend holds). */
+/** A lock (or seat) was not acquired within the caller's `wait`; nothing is held. */
+export class LockTimeoutError extends LockdError {
+  constructor(message: string) {
+    super('LOCK_TIMEOUT', message, { retryable: true });
+  }
+}
+
 export class UsageError extends LockdError {
   constructor(message: string) {
     super('USAGE', message);

@@ -66,7 +66,7 @@ function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entr
 function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
   const urlEntry = reader.require(fields, 'url', parent, 'backend: ');
   const url = checked(reader, urlEntry, reader.string(urlEntry), checkPostgresUrl);
-  if (urlEntry !== undefined) rejectLiteralPassword(reader, urlEntry);
+  if (urlEntry !== undefined && reader.origin === 'file') rejectLiteralPassword(reader, urlEntry);
   const schemaSpec = SPEC.postgres.keys.schema;
   const schemaEntry = fields.get('schema');
   const schema = checked(reader, schemaEntry, reader.string(schemaEntry), (text) => {

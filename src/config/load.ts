@@ -26,9 +26,10 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 /**
  * Same, from text; `file` is used in messages and to resolve nothing else. YAML syntax errors
  * are reported alone: the schema is not checked on a document whose structure the parser had
- * to guess, as that would bury the real mistake under follow-on noise.
+ * to guess, as that would bury the real mistake under follow-on noise. `origin: 'api'`: the text
+ * renders options a program passed (`connect()`), not a file, so secrets in it are not refused.
  */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LockdConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, origin: 'file' | 'api' = 'file'): LockdConfig {
   const lineCounter = new LineCounter();
   // Duplicate keys are found by the reader, which can name the key; the parser's check could not.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
@@ -40,7 +41,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     throw new ConfigError(sorted(doc.errors.map((error) => at(error, syntaxMessage(error)))));
   }
-  const reader = new ConfigReader(doc, lineCounter, file, env);
+  const reader = new ConfigReader(doc, lineCounter, file, env, origin);
   const config = readConfig(reader, reader.resolve(doc.contents as ParsedNode | null), resolve(file));
   // Warnings (an unknown tag such as `!secret`) mean the file does not say what its author thinks.
   const problems = [...doc.warnings.map((warning) => at(warning, warning.message)), ...reader.problems];

@@ -30,6 +30,8 @@ export class ConfigReader {
     private readonly lines: LineCounter,
     private readonly file: string,
     readonly env: NodeJS.ProcessEnv,
+    /** `'api'` when the document renders a program's options rather than a file (see parseConfig). */
+    readonly origin: 'file' | 'api' = 'file',
   ) {}
 
   /** Records a problem at the start of `node`, or at 1:1 when there is no node. */
