@@ -13,6 +13,19 @@ import { freePort } from './ports.js';
  */
 export type FaultMode = 'pass' | 'blackhole' | 'reset' | { delayMs: number };
 
+/** Where a chunk `FaultProxy.intercept` sees comes from: its connection (numbered from 1, in order of accept) and direction. */
+export interface ChunkSource {
+  connection: number;
+  toServer: boolean;
+}
+
+/**
+ * What `FaultProxy.intercept` decides for one chunk: `pass` (the mode applies as usual), `drop`
+ * (lost, as in a blackhole, but only this chunk: the connection stays up) or `reset` (the chunk
+ * is lost and its connection reset with RST on both sides).
+ */
+export type ChunkVerdict = 'pass' | 'drop' | 'reset';
+
 /**
  * Bytes one direction of a connection holds before it stops reading from its sender. In delay
  * mode this caps throughput at MAX_QUEUED_BYTES per `delayMs`, which is what in flight means.
@@ -32,6 +45,13 @@ export class FaultProxy {
   readonly endpoint: string;
   private current: FaultMode = 'pass';
   private readonly links = new Set<Link>();
+  private accepted = 0;
+  /**
+   * Sees every chunk read from either side before the mode applies to it, for faults aimed at
+   * one message (a reply lost after the server committed). Unset (the default): every chunk
+   * passes to the mode.
+   */
+  intercept: ((chunk: Buffer, from: ChunkSource) => ChunkVerdict) | undefined;
 
   private constructor(
     private readonly server: net.Server,
@@ -90,7 +110,7 @@ export class FaultProxy {
       client.resetAndDestroy();
       return;
     }
-    const link = new Link(client, () => this.current);
+    const link = new Link(client, () => this.current, ++this.accepted, (chunk, from) => this.intercept?.(chunk, from) ?? 'pass');
     this.links.add(link);
     if (this.current === 'blackhole') link.swallow();
     else link.connect(this.target);
@@ -108,6 +128,8 @@ class Link {
   constructor(
     private readonly client: net.Socket,
     readonly mode: () => FaultMode,
+    readonly id: number,
+    readonly intercept: (chunk: Buffer, from: ChunkSource) => ChunkVerdict,
   ) {}
 
   /** Settles once both sockets are closed (across a blackhole, one may close long before the other). */
@@ -126,7 +148,7 @@ class Link {
   connect(target: { host: string; port: number }): void {
     const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
     this.upstream = upstream;
-    this.directions.push(new Direction(this.client, upstream, this), new Direction(upstream, this.client, this));
+    this.directions.push(new Direction(this.client, upstream, this, true), new Direction(upstream, this.client, this, false));
     this.client.on('error', () => this.failed(upstream));
     upstream.on('error', () => this.failed(this.client));
   }
@@ -166,6 +188,7 @@ class Direction {
     private readonly from: net.Socket,
     private readonly to: net.Socket,
     private readonly link: Link,
+    private readonly toServer: boolean,
   ) {
     from.on('data', (chunk: Buffer) => this.receive(chunk));
     from.on('end', () => this.receiveEnd());
@@ -185,6 +208,9 @@ class Direction {
   }
 
   private receive(chunk: Buffer): void {
+    const verdict = this.link.intercept(chunk, { connection: this.link.id, toServer: this.toServer });
+    if (verdict === 'reset') this.link.reset();
+    if (verdict !== 'pass') return;
     const mode = this.link.mode();
     if (mode === 'blackhole') {
       this.link.damaged = true;

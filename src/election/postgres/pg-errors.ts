@@ -30,7 +30,7 @@ export function translatePgError(err: unknown, what: string): LockdError {
   if (code.startsWith('28')) return new BackendStorageError(`postgres backend: ${what}: authentication failed (${message})`, err);
   if (code === '42501') return new BackendStorageError(`postgres backend: ${what}: permission denied (${message})`, err);
   if (code === '3D000') return new BackendStorageError(`postgres backend: ${what}: ${message}`, err);
-  if (RETRYABLE_CODES.has(code) || code.startsWith('08') || code === '' ) {
+  if (RETRYABLE_CODES.has(code) || code.startsWith('08') || code === '' || code.startsWith('E')) {
     return new BackendUnavailableError(`postgres backend: ${what}: ${message}`, err);
   }
   return new BackendStorageError(`postgres backend: ${what}: ${message} (SQLSTATE ${code})`, err);
