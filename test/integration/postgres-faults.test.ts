@@ -143,7 +143,7 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
     }
   });
 
-  it("the reap statement deletes a session only by the renewal count it was given and only once the server's clock says it expired", async (t) => {
+  it("the reap statement deletes a session only by the renewal count it was given and only once the server's clock says it expired (or went back)", async (t) => {
     const cluster = uniqueCluster();
     const holder = await HolderClient.start({ config: pgConfig(server.url), cluster, ttlMs: TTL_MS });
     try {
@@ -165,8 +165,7 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
         (await sql<{ n: number }>(server.url, 'SELECT count(*)::int AS n FROM lockd.holders WHERE cluster = $1', [cluster]))[0]!.n;
       const renewals = BigInt(session.renewals);
 
-      server.stepClock('-1h');
-      assert.equal(await reap(renewals), false, 'reaped although the server says the session expires in an hour');
+      assert.equal(await reap(renewals), false, 'reaped although the server says the session has not expired');
       server.stepClock('+1h');
       assert.equal(await reap(renewals - 1n), false, 'reaped by a renewal count the session no longer has');
       assert.equal(await present(), 1, 'the holder row is still there');
@@ -181,7 +180,6 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
 
   it(
     'a holder frozen across a −1 h server clock step, then killed: another backend takes its lock within TTL + 1.5 s',
-    { todo: 'design question: the reap also needs expires_at < clock_timestamp(); an expiry set before a backward step holds the row for up to the step' },
     async (t) => {
       const cluster = uniqueCluster();
       const holder = await HolderClient.start({ config: pgConfig(server.url), cluster, ttlMs: TTL_MS });

@@ -8,7 +8,7 @@
  * - `counters`: one row per cluster; its row lock serializes a cluster's queue mutations, and its
  *   value is the fencing token of the next holder row.
  * - `sessions`: one row per open Backend; `renewals` counts its renewals (the reaper's proof of
- *   life), `expires_at` is the server's view of its TTL.
+ *   life), `renewed_at` and `expires_at` are the server's view of its last renewal and its TTL.
  * - `holders`: one row per candidate or lock waiter; the holder of (cluster, name) is its row with
  *   the lowest token; the foreign key makes a reap of a session take its rows with it, and makes
  *   a row in a session being reaped impossible.
@@ -38,6 +38,7 @@ CREATE TABLE ${s}.sessions (
   info jsonb NOT NULL,
   backend_pid int NOT NULL DEFAULT pg_backend_pid(),
   renewals bigint NOT NULL DEFAULT 0,
+  renewed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX sessions_by_cluster ON ${s}.sessions (cluster);
@@ -87,7 +88,8 @@ END $$;
 CREATE FUNCTION ${s}.renew(p_cluster text, p_session uuid, p_ttl_ms int, p_stale bigint[])
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE ${s}.sessions SET renewals = renewals + 1, expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
+  UPDATE ${s}.sessions SET renewals = renewals + 1, renewed_at = clock_timestamp(),
+      expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
     WHERE id = p_session;
   IF NOT FOUND THEN RETURN false; END IF;
   IF cardinality(p_stale) > 0 THEN
@@ -97,13 +99,15 @@ BEGIN
   RETURN true;
 END $$;
 
--- Deletes a session that stayed silent: only while its renewal count is still p_renewals and the
--- server's clock also says it expired. True when it was reaped.
+-- Deletes a session that stayed silent: only while its renewal count is still p_renewals, and
+-- the server's clock also says it expired, or went back since its last renewal (then its expiry
+-- would hold a dead session for as long as the step; the caller's observed silence decides).
+-- True when it was reaped.
 CREATE FUNCTION ${s}.reap(p_cluster text, p_session uuid, p_renewals bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM ${s}.sessions WHERE id = p_session AND cluster = p_cluster AND renewals = p_renewals
-    AND expires_at < clock_timestamp();
+    AND (expires_at < clock_timestamp() OR clock_timestamp() < renewed_at);
   IF NOT FOUND THEN RETURN false; END IF;
   ${notify};
   RETURN true;
