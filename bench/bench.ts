@@ -10,6 +10,7 @@ import { killMargin, type KillMarginRow, type KillMarginTarget } from './kill-ma
 import { holdsSqliteWriteLock } from '../test/helpers/freeze.js';
 import { markdownTable, ms, percentile } from './stats.js';
 import { scale, scaleSettings } from './scale.js';
+import { postgresSection } from './postgres.js';
 
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
@@ -23,25 +24,27 @@ const progress = (what: string): void => void process.stderr.write(`# bench: ${w
  * bench/results/<section>.md; without one, every section, in bench/results/latest.md.
  */
 const only = process.argv[2] ?? process.env.BENCH_ONLY;
-const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale'];
+const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale', 'postgres'];
 if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`no bench section "${only}"; the sections: ${SECTIONS.join(', ')}`);
 const wanted = (section: string): boolean => only === undefined || only === section;
 const TTL_S = 3;
 
-const etcd = await startEtcd();
-const zk = await startZooKeeper();
+/** The etcd and ZooKeeper servers serve every section but `postgres`, which starts its own server. */
+const needsEtcdAndZk = SECTIONS.some((section) => section !== 'postgres' && wanted(section));
+const etcd = needsEtcdAndZk ? await startEtcd() : undefined;
+const zk = needsEtcdAndZk ? await startZooKeeper() : undefined;
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-'));
 const targets: ProcessBackendTarget[] = [
   { name: 'embedded', setup: async () => undefined, teardown: async () => undefined, backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}` },
-  { name: 'etcd', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: etcd\n  endpoints: [${etcd.endpoint}]` },
-  { name: 'zookeeper', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: zookeeper\n  connect: ${zk.connect}` },
+  { name: 'etcd', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: etcd\n  endpoints: [${etcd!.endpoint}]` },
+  { name: 'zookeeper', setup: async () => undefined, teardown: async () => undefined, backendYaml: () => `  type: zookeeper\n  connect: ${zk!.connect}` },
 ];
 try {
   const latency: LatencyRow[] = wanted('latency')
     ? [
         await lockLatency('embedded', { type: 'embedded', path: path.join(scratch, 'latency.db') }, () => rawSqlite(path.join(scratch, 'raw.db'))),
-        await lockLatency('etcd', { type: 'etcd', endpoints: [etcd.endpoint] }, () => rawEtcd(etcd.endpoint)),
-        await lockLatency('zookeeper', { type: 'zookeeper', connect: zk.connect }, () => rawZooKeeper(zk.connect)),
+        await lockLatency('etcd', { type: 'etcd', endpoints: [etcd!.endpoint] }, () => rawEtcd(etcd!.endpoint)),
+        await lockLatency('zookeeper', { type: 'zookeeper', connect: zk!.connect }, () => rawZooKeeper(zk!.connect)),
       ]
     : [];
   const failovers: FailoverRow[] = [];
@@ -60,8 +63,8 @@ try {
       backendYaml: (dir) => `  type: embedded\n  path: ${path.join(dir, 'lockd.db')}`,
       blocksOthersWhileFrozen: (pid, dir) => holdsSqliteWriteLock(pid, path.join(dir, 'lockd.db')),
     },
-    { name: 'etcd', servers: () => [hostPort(etcd.endpoint)], backendYaml: (_dir, eps) => `  type: etcd\n  endpoints: [${eps.map((e) => `http://${e}`).join(', ')}]` },
-    { name: 'zookeeper', servers: () => [hostPort(zk.connect)], backendYaml: (_dir, eps) => `  type: zookeeper\n  connect: ${eps.join(',')}` },
+    { name: 'etcd', servers: () => [hostPort(etcd!.endpoint)], backendYaml: (_dir, eps) => `  type: etcd\n  endpoints: [${eps.map((e) => `http://${e}`).join(', ')}]` },
+    { name: 'zookeeper', servers: () => [hostPort(zk!.connect)], backendYaml: (_dir, eps) => `  type: zookeeper\n  connect: ${eps.join(',')}` },
   ];
   const margins: KillMarginRow[] = [];
   for (const target of wanted('kill-margin') ? killTargets : []) {
@@ -71,6 +74,7 @@ try {
     }
   }
   const scaleSection = wanted('scale') ? await scale(targets, scaleSettings(), progress) : undefined;
+  const postgres = wanted('postgres') ? await postgresSection({ ttlS: TTL_S, trials: TRIALS, scale: scaleSettings(), progress }) : [];
   const sections: Array<[string, () => string[]]> = [
     [
       'latency',
@@ -132,6 +136,7 @@ try {
       ],
     ],
     ['scale', () => [scaleSection ?? '']],
+    ['postgres', () => postgres],
   ];
   const report = [
     `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,
@@ -142,7 +147,7 @@ try {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(`bench/results/${only ?? 'latest'}.md`, report);
 } finally {
-  await Promise.all([etcd.stop(), zk.stop()]);
+  await Promise.all([etcd?.stop(), zk?.stop()]);
   rmSync(scratch, { recursive: true, force: true });
 }
 process.exit(0);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { LockdCluster, type ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { readLedger, waitForLedger } from '../test/helpers/ledger.js';
 import type { LockdProcess } from '../test/helpers/lockd-process.js';
@@ -14,14 +15,20 @@ export interface FailoverRow {
 
 /**
  * Crash failover (SIGKILL of the leader → another replica logs 'became leader') and graceful
- * handoff (SIGTERM → the same), `trials` times each, with two live replicas at every kill.
+ * handoff (SIGTERM → the same), `trials` times each, with two live replicas at every kill. Each
+ * kill waits until the leader has logged 'scheduling started' since it became leader, so that it
+ * really leads. The replacement of a killed replica takes its node name: a dead replica's
+ * `clocks/<node>` entry counts as a running peer for 10 s after a reader first sees it
+ * (src/clock-peers.ts), so leftovers of every earlier trial would outvote a freshly started
+ * leader's clock and make it resign. `settleMs`: how long each kill waits, in addition, after the
+ * other replica logged 'lockd started' (default 0: at once, so that replica is fresh).
  */
-export async function failover(target: ProcessBackendTarget, ttlS: number, trials: number): Promise<FailoverRow> {
+export async function failover(target: ProcessBackendTarget, ttlS: number, trials: number, settleMs = 0): Promise<FailoverRow> {
   const cluster = new LockdCluster(target, { ttl: `${ttlS}s` });
   const row: FailoverRow = { backend: target.name, ttlMs: ttlS * 1000, crash: [], handoff: [] };
   let serial = 0;
   const live: LockdProcess[] = [];
-  const startReplica = (): void => void live.push(cluster.start(`n${serial++}`, '  {}'));
+  const startReplica = (node = `n${serial++}`): void => void live.push(cluster.start(node, '  {}'));
   try {
     startReplica();
     startReplica();
@@ -29,15 +36,19 @@ export async function failover(target: ProcessBackendTarget, ttlS: number, trial
     for (let i = 0; i < 2 * trials; i++) {
       const crash = i % 2 === 0;
       const others = live.filter((r) => r !== leader);
-      await Promise.all(others.map((r) => r.waitForLog((l) => l.msg === 'lockd started', 30_000)));
+      const started = await Promise.all(others.map((r) => r.waitForLog((l) => l.msg === 'lockd started', 30_000)));
+      await delay(Math.max(0, ...started.map((l) => l.seenAt + settleMs - performance.now())));
+      const becameAt = leader.logs.findLastIndex((l) => l.msg === 'became leader');
+      await leader.waitForLog((l) => l.msg === 'scheduling started', 30_000, becameAt + 1);
+      if (!leader.isLeaderNow()) throw new Error(`${leader.name} stopped leading before the kill`);
       const at = performance.now();
       leader.signal(crash ? 'SIGKILL' : 'SIGTERM');
       const next = await cluster.nextLeader(ttlS * 1000 + 15_000, leader);
       (crash ? row.crash : row.handoff).push(next.at - at);
       await leader.exited;
       live.splice(live.indexOf(leader), 1);
+      startReplica(leader.name);
       leader = next.replica;
-      startReplica();
     }
   } finally {
     await cluster.stop();

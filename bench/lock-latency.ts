@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
 import zookeeper from 'node-zookeeper-client';
+import pg from 'pg';
 import type { BackendConfig } from '../src/config/types.js';
 import { createBackend } from '../src/election/create-backend.js';
 import { percentile, timeEach } from './stats.js';
@@ -108,6 +109,28 @@ export async function rawSqlite(file: string) {
     },
     close: async () => {
       db.close();
+    },
+  };
+}
+
+/**
+ * PostgreSQL: `INSERT … ON CONFLICT DO NOTHING` + `DELETE`, each its own autocommit statement
+ * (parameters, so the same extended protocol as lockd's calls), from one plain `pg.Client`.
+ */
+export async function rawPostgres(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const table = `bench_raw_${Date.now()}`;
+  await client.query(`CREATE TABLE ${table} (k text PRIMARY KEY)`);
+  return {
+    what: 'INSERT … ON CONFLICT DO NOTHING + DELETE, autocommit (pg.Client)',
+    op: async () => {
+      await client.query(`INSERT INTO ${table} (k) VALUES ($1) ON CONFLICT DO NOTHING`, ['bench']);
+      await client.query(`DELETE FROM ${table} WHERE k = $1`, ['bench']);
+    },
+    close: async () => {
+      await client.query(`DROP TABLE ${table}`);
+      await client.end();
     },
   };
 }

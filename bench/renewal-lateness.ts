@@ -1,10 +1,11 @@
-import { renewalIntervalMs } from '../src/election/fencing-window.js';
+import { renewalIntervalMs, vouchedMs } from '../src/election/fencing-window.js';
 import type { LogLine } from '../test/helpers/lockd-process.js';
 
 /** The debug line a session logs per acknowledged renewal, and the field naming the session. */
 const RENEWAL_LINES: Record<string, { msg: string; session: string } | undefined> = {
   etcd: { msg: 'keep-alive acknowledged', session: 'lease' },
   embedded: { msg: 'heartbeat', session: 'session' },
+  postgres: { msg: 'heartbeat', session: 'session' },
 };
 
 /** One acknowledged renewal after the session's first. */
@@ -22,13 +23,21 @@ export interface Renewal {
  * the renewal interval lockd uses at `ttlMs` (`intervalMs`, src/election/fencing-window.ts). A renewal is due one interval after the previous one was sent: etcd logs
  * the round trip (`rttMs`), so its send time is the acknowledgement minus that; embedded renews
  * with one synchronous SQLite write and logs after it, so its send time is taken as the log time
- * (the write's duration then counts in the next lateness). Log times have 1 ms resolution.
+ * (the write's duration then counts in the next lateness); postgres logs `remainingMs` = the vouched
+ * time − the round trip (rounded), so its send time is the acknowledgement minus that round trip.
+ * Log times have 1 ms resolution.
  * Undefined for a backend that logs no line per renewal (ZooKeeper).
  */
 export function renewalLateness(logs: LogLine[], backend: string, ttlMs: number): { intervalMs: number; renewals: Renewal[] } | undefined {
   const line = RENEWAL_LINES[backend];
-  if (line === undefined || (backend !== 'etcd' && backend !== 'embedded')) return undefined;
+  if (line === undefined || (backend !== 'etcd' && backend !== 'embedded' && backend !== 'postgres')) return undefined;
   const intervalMs = renewalIntervalMs(backend, ttlMs);
+  const vouched = vouchedMs(backend, ttlMs);
+  const rttOf = (l: LogLine): number => {
+    if (typeof l.rttMs === 'number') return l.rttMs;
+    if (backend === 'postgres' && typeof l.remainingMs === 'number') return Math.max(0, vouched - l.remainingMs);
+    return 0;
+  };
   const lastSentAt = new Map<unknown, number>();
   const renewals: Renewal[] = [];
   for (const l of logs) {
@@ -37,7 +46,7 @@ export function renewalLateness(logs: LogLine[], backend: string, ttlMs: number)
     const session = l[line.session];
     const previous = lastSentAt.get(session);
     if (previous !== undefined) renewals.push({ dueAt: previous + intervalMs, ackAt, lateMs: ackAt - previous - intervalMs });
-    lastSentAt.set(session, ackAt - (typeof l.rttMs === 'number' ? l.rttMs : 0));
+    lastSentAt.set(session, ackAt - rttOf(l));
   }
   return { intervalMs, renewals };
 }

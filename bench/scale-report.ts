@@ -40,30 +40,11 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
     '',
     `### Burst (ms; ${s.burstJobs} identical jobs due in the same second, ${s.bursts} slots ${s.periodS} s apart; baseline: ${s.burstJobs} bare spawns of the same shell line right after each; target ≤ ${TARGET.burstRatio}× in every burst)`,
     '',
-    markdownTable(
-      ['backend', 'slot → last job started, per burst (jobs started)', `${s.burstJobs} bare spawns → last started`, 'ratio per burst', 'target'],
-      r.bursts.map((row) => {
-        const complete = (b: Burst): boolean => b.started === row.jobs;
-        const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : `only ${b.started} started`) + (b.bareOverlapped ? ' (baseline overlapped the next burst)' : ''));
-        const met = row.lockd.every((b, i) => complete(b) && b.lastStartMs / row.bare[i]! <= TARGET.burstRatio);
-        return [row.backend, row.lockd.map((b) => `${ms(b.lastStartMs)} (${b.started})`).join(', '), row.bare.map(ms).join(', '), ratios.join(', '), verdict(met)];
-      }),
-    ),
+    burstTable(s, r.bursts),
     '',
     `### Renewals during the bursts (ms; lateness: acknowledged − due, due = previous send + interval)`,
     '',
-    markdownTable(
-      ['backend', 'renewal interval', 'renewals during bursts', 'lateness p99', 'lateness max', 'all renewals of the run: n, p99', "'leadership lost' lines", 'leader changes (metric)', 'log lines dropped (metric)'],
-      r.bursts.map((row) => {
-        const k = row.renewals;
-        const metric = (name: string): string => String(row.scrape?.totals.get(name) ?? '-');
-        const counts = [String(row.leasesLost), metric('lockd_leader_changes_total'), metric('lockd_log_lines_dropped_total')];
-        if (k === undefined) return [row.backend, '-', 'not logged per renewal: not measured', '-', '-', '-', ...counts];
-        const during = k.duringBursts.map((x) => x.lateMs);
-        const all = k.all.map((x) => x.lateMs);
-        return [row.backend, ms(k.intervalMs), String(during.length), ms(percentile(during, 99)), ms(percentile(during, 100)), `${all.length}, ${ms(percentile(all, 99))}`, ...counts];
-      }),
-    ),
+    renewalTable(r.bursts),
     '',
     `### Idle footprint (lockd's own process; its watchdog child apart; CPU over ${s.idleS} s after ${s.settleS} s settling; targets: ≤ ${TARGET.extraRssMb} MB more RSS than 1 job, ≤ ${TARGET.idleCpuPct} % of a core)`,
     '',
@@ -125,4 +106,33 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
     '',
     ...(r.failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...r.failures.map((f) => `- ${f}`), '']),
   ].join('\n');
+}
+
+/** The burst table of `bursts` (also the PostgreSQL section's). */
+export function burstTable(s: Pick<ScaleSettings, 'burstJobs'>, bursts: BurstRow[]): string {
+  return markdownTable(
+    ['backend', 'slot → last job started, per burst (jobs started)', `${s.burstJobs} bare spawns → last started`, 'ratio per burst', 'target'],
+    bursts.map((row) => {
+      const complete = (b: Burst): boolean => b.started === row.jobs;
+      const ratios = row.lockd.map((b, i) => (complete(b) ? `${(b.lastStartMs / row.bare[i]!).toFixed(2)}×` : `only ${b.started} started`) + (b.bareOverlapped ? ' (baseline overlapped the next burst)' : ''));
+      const met = row.lockd.every((b, i) => complete(b) && b.lastStartMs / row.bare[i]! <= TARGET.burstRatio);
+      return [row.backend, row.lockd.map((b) => `${ms(b.lastStartMs)} (${b.started})`).join(', '), row.bare.map(ms).join(', '), ratios.join(', '), verdict(met)];
+    }),
+  );
+}
+
+/** The renewals-during-bursts table of `bursts`. */
+export function renewalTable(bursts: BurstRow[]): string {
+  return markdownTable(
+    ['backend', 'renewal interval', 'renewals during bursts', 'lateness p99', 'lateness max', 'all renewals of the run: n, p99', "'leadership lost' lines", 'leader changes (metric)', 'log lines dropped (metric)'],
+    bursts.map((row) => {
+      const k = row.renewals;
+      const metric = (name: string): string => String(row.scrape?.totals.get(name) ?? '-');
+      const counts = [String(row.leasesLost), metric('lockd_leader_changes_total'), metric('lockd_log_lines_dropped_total')];
+      if (k === undefined) return [row.backend, '-', 'not logged per renewal: not measured', '-', '-', '-', ...counts];
+      const during = k.duringBursts.map((x) => x.lateMs);
+      const all = k.all.map((x) => x.lateMs);
+      return [row.backend, ms(k.intervalMs), String(during.length), ms(percentile(during, 99)), ms(percentile(during, 100)), `${all.length}, ${ms(percentile(all, 99))}`, ...counts];
+    }),
+  );
 }
