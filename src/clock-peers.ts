@@ -25,7 +25,8 @@ const RUNNING_WITHIN_MS = 10_000;
  * second (plus a round trip) old when read, so a peer's offset reads up to that much behind what it
  * is; against the default `leader.max_clock_skew` of 5 s that is noise. A replica counts while it
  * is a candidate, or while its entry keeps changing (one that resigned is out of the election for a
- * moment but still runs); a crashed replica's entry stays but stops changing and is left out.
+ * moment but still runs); a crashed replica's entry stays but stops changing and is left out, and
+ * an entry is only taken for a running replica's once it was seen to change.
  */
 export class ClockPeers {
   private timer: NodeJS.Timeout | undefined;
@@ -69,8 +70,10 @@ export class ClockPeers {
       const entry = parsePublished(value);
       if (entry === undefined || entry.node === this.node) continue;
       const last = this.seen.get(entry.node);
-      // First seen counts as a change: a crashed replica's leftover entry counts for RUNNING_WITHIN_MS at most.
-      if (last === undefined || last.seq !== entry.seq) this.seen.set(entry.node, { seq: entry.seq, changedAt: mono });
+      // Only a change seen counts: a crashed replica's entry stays behind for good, and a reader
+      // that just started must not take every leftover for a running peer.
+      if (last === undefined) this.seen.set(entry.node, { seq: entry.seq, changedAt: -Infinity });
+      else if (last.seq !== entry.seq) this.seen.set(entry.node, { seq: entry.seq, changedAt: mono });
       const running = mono - (this.seen.get(entry.node)?.changedAt ?? -Infinity) <= RUNNING_WITHIN_MS;
       if (candidates.has(entry.node) || running) offsets.set(entry.node, entry.wall - now);
     }

@@ -21,7 +21,10 @@ export async function migrate(link: PgLink, schema: string, cluster: string, dea
     await q('SELECT pg_advisory_xact_lock($1, $2)', [MIGRATION_LOCK.namespace, MIGRATION_LOCK.key]);
     const [found] = await q<{ meta: string | null }>('SELECT to_regclass($1)::text AS meta', [`${s}.meta`]);
     if (found?.meta === null) {
-      await q(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: a
+      // role given only an empty schema of its own must not need it.
+      const [namespace] = await q<{ oid: string | null }>('SELECT to_regnamespace($1)::text AS oid', [`"${schema}"`]);
+      if (namespace?.oid === null) await q(`CREATE SCHEMA ${s}`);
       await q(schemaDdl(schema));
     }
     const meta = new Map(

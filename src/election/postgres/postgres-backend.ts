@@ -49,7 +49,9 @@ export async function createPostgresBackend(config: PostgresConfig, common: Back
     keepAlive: true,
     ...(config.tls && { ssl: tlsOptions(config.tls) }),
   };
-  const timeouts = { statementMs: marginMs, lockMs: Math.round(marginMs / 2), idleInTransactionMs: common.ttlMs };
+  // Below the margin, so that the server gives up a stuck statement (and its row locks) well
+  // before a lease that waits on it could run out.
+  const timeouts = { statementMs: Math.round(marginMs / 2), lockMs: Math.round(marginMs / 4), idleInTransactionMs: common.ttlMs };
   const link = (label: string): PgLink => new PgLink({ client, timeouts, logger }, label);
   const setup = [link('setup'), link('setup-check')] as const;
   try {

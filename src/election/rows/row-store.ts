@@ -11,8 +11,8 @@
  * - a **holder** row per candidate or lock waiter, `(name, token, session)`; the holder of a name
  *   is its live row with the lowest token, and tokens come from one counter advanced in the
  *   transaction that inserts the row, so they grow strictly in order of arrival;
- * - **kv** rows for data keys, each write advancing the same counter (`rev`), so a watcher can
- *   tell a prefix changed.
+ * - **kv** rows for data keys, each write giving its row a new, higher revision (`rev`; embedded:
+ *   the same counter, PostgreSQL: a sequence), so a watcher can tell a prefix changed.
  *
  * Every method throws only lockd's typed errors: `BackendUnavailableError` (retryable: busy,
  * unreachable, timed out; for a write, the outcome may be unknown), `BackendStorageError` (not).
