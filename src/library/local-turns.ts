@@ -7,11 +7,13 @@ export class LocalTurns {
 
   /**
    * Resolves, once every earlier caller for `name` has let go, the function that lets go
-   * (idempotent). Rejects with `signal`'s reason if it aborts first, leaving no trace.
+   * (idempotent). Rejects with `signal`'s reason if it aborts first, leaving no trace. With
+   * `wait: false`, resolves null at once instead of waiting when `name` is taken.
    */
-  async take(name: string, signal: AbortSignal): Promise<() => void> {
+  async take(name: string, signal: AbortSignal, wait = true): Promise<(() => void) | null> {
     signal.throwIfAborted();
     const waiters = this.#waiting.get(name);
+    if (waiters !== undefined && !wait) return null;
     if (waiters === undefined) {
       this.#waiting.set(name, []);
     } else {

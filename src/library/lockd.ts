@@ -83,7 +83,8 @@ export class Lockd {
     const link = linkSignals([opts.signal, this.#closing.signal, timeout]);
     let leave: (() => void) | undefined;
     try {
-      leave = await this.#turns.take(name, link.signal);
+      leave = (await this.#turns.take(name, link.signal, waitMs !== 0)) ?? undefined;
+      if (leave === undefined) throw new LockTimeoutError(`lock "${name}" is held in this process`);
       const info = this.#info();
       const lease =
         waitMs === 0
@@ -148,7 +149,7 @@ export class Lockd {
   async campaign(opts: { node?: string; signal?: AbortSignal } = {}): Promise<Held> {
     const link = linkSignals([opts.signal, this.#closing.signal]);
     try {
-      const leave = await this.#turns.take('\0leader', link.signal);
+      const leave = (await this.#turns.take('\0leader', link.signal))!;
       try {
         return held(await this.#backend.campaign({ ...this.#info(), ...(opts.node && { node: opts.node }) }, { signal: link.signal }), leave);
       } catch (err) {

@@ -69,6 +69,8 @@ describe('lockd as a library (embedded backend)', { timeout: 120_000 }, () => {
     await assert.rejects(b.acquire('x', { wait: '300ms' }), LockTimeoutError);
     assert.ok(performance.now() - started >= 290);
     await assert.rejects(b.acquire('x', { wait: 0 }), LockTimeoutError);
+    await assert.rejects(a.acquire('x', { wait: 0 }), LockTimeoutError, 'held by this very process: one try fails at once');
+    await assert.rejects(a.acquire('x', { wait: '200ms' }), LockTimeoutError);
     await held.release();
     const later = await b.acquire('x', { wait: 0 });
     await later.release();
