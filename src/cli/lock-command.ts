@@ -24,9 +24,12 @@ interface LockOptions {
 }
 
 /**
- * `lockd lock NAME [--ttl D] [--wait D] -- CMD ARGS...`: runs CMD while holding lock NAME (the
- * same lock namespace as job locks), with `LOCKD_FENCING_TOKEN` set. Without `--wait` it tries
- * once; with it, it waits up to D. Not acquired → exit 3. The lock is held until every process of
+ * `lockd lock NAME... [--ttl D] [--wait D] -- CMD ARGS...`: runs CMD while holding lock NAME (the
+ * same lock namespace as job locks), with `LOCKD_FENCING_TOKEN` set. Several names are taken in
+ * one canonical (sorted) order, all or nothing within one `--wait`, released in reverse, so two
+ * commands asking for the same locks in different orders cannot deadlock; `LOCKD_FENCING_TOKEN`
+ * is then the first name's token and `LOCKD_FENCING_TOKENS` lists `name=token,...`. Without
+ * `--wait` it tries once; with it, it waits up to D. Not acquired → exit 3. The lock is held until every process of
  * CMD's process group is gone, not only CMD itself. If the lock is lost, the whole group gets
  * SIGTERM and SIGKILL before another holder can get the lock (`--kill-grace`, capped by the
  * self-fencing window); a watchdog process does the same should this process die or freeze.
@@ -36,13 +39,14 @@ export function registerLock(program: Command): void {
   program
     .command('lock')
     .description('run a command while holding a lock; the fencing token is in LOCKD_FENCING_TOKEN')
-    .argument('<name>', 'lock name')
+    .argument('<name>', 'lock name (several: NAME... -- CMD, taken in sorted order)')
     .argument('<command...>', 'command and arguments (after --)')
     .option('-c, --config <file>', 'config file for the backend (default: $LOCKD_CONFIG or ./lockd.yaml)')
     .option('--ttl <duration>', 'lease TTL, at least 2s (default: leader.ttl of the config)')
     .option('--wait <duration>', 'wait up to this long for the lock (default: try once)')
     .option('--kill-grace <duration>', 'SIGTERM → SIGKILL delay when stopping the command (on lock loss at most the self-fencing window allows)', '5s')
-    .action(async (name: string, command: string[], opts: LockOptions) => {
+    .action(async (first: string, operands: string[], opts: LockOptions) => {
+      const { names, command } = splitOperands([first, ...operands], process.argv);
       const config = await loadConfigForCli(opts.config);
       const ttlMs = opts.ttl === undefined ? config.leader.ttlMs : parseDuration(opts.ttl);
       if (ttlMs < MIN_TTL_MS) throw new CliExit(ExitCode.usage, `--ttl must be at least 2s (got ${opts.ttl})`);
@@ -53,15 +57,14 @@ export function registerLock(program: Command): void {
       try {
         const backend = await openBackendForCli(config, { ttlMs, sessionWatch: fence });
         try {
-          const lease = await acquireLock(backend, name, config.node, opts.wait);
+          const leases = await acquireLocks(backend, names, config.node, opts.wait);
           try {
-            code = await runHolding(lease, command, fence.groups(lease.sessionId), {
+            code = await runHolding(leases, command, fence.groups(leases[0]!.sessionId), {
               cluster: config.cluster,
-              name,
               killGraceMs: parseDuration(opts.killGrace),
             });
           } finally {
-            await lease.release();
+            for (const lease of [...leases].reverse()) await lease.release();
           }
         } finally {
           await backend.close().catch(() => undefined);
@@ -73,26 +76,52 @@ export function registerLock(program: Command): void {
     });
 }
 
-/** Takes the lock once, or waits up to `wait`; exit 3 when not acquired. */
-async function acquireLock(backend: Awaited<ReturnType<typeof openBackendForCli>>, name: string, node: string, wait: string | undefined): Promise<Lease> {
+/**
+ * The lock names and the command, from commander's operands and the raw argv: the names are the
+ * operands before the first `--` (commander does not say where it was), the command all after it.
+ * Without `--`, one name and the rest as the command.
+ */
+function splitOperands(operands: string[], argv: string[]): { names: string[]; command: string[] } {
+  const dash = argv.indexOf('--');
+  const after = dash === -1 ? operands.length - 1 : argv.length - dash - 1;
+  const names = operands.slice(0, operands.length - after);
+  if (names.length === 0) throw new CliExit(ExitCode.usage, 'no lock name given: lockd lock NAME... -- CMD ARGS...');
+  return { names: [...new Set(names)].sort(), command: operands.slice(operands.length - after) };
+}
+
+/**
+ * Takes the locks in the given (sorted) order, each once or within what is left of `wait`; when
+ * one is not acquired, releases those taken (in reverse) and exits 3.
+ */
+async function acquireLocks(backend: Awaited<ReturnType<typeof openBackendForCli>>, names: string[], node: string, wait: string | undefined): Promise<Lease[]> {
   const info = { node, host: os.hostname(), pid: process.pid, since: new Date().toISOString() };
-  let lease: Lease | null;
-  try {
-    lease =
-      wait === undefined
-        ? await backend.tryAcquire(name, { info })
-        : await backend.acquire(name, { info, signal: AbortSignal.timeout(parseDuration(wait)) }).catch((err: unknown) => {
-            if (err instanceof DOMException && err.name === 'TimeoutError') return null;
-            throw err;
-          });
-  } catch (err) {
-    throw asCliExit(err, `cannot acquire lock ${name}`);
+  const until = wait === undefined ? undefined : performance.now() + parseDuration(wait);
+  const leases: Lease[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const lease of leases.reverse()) await lease.release();
+  };
+  for (const name of names) {
+    let lease: Lease | null;
+    try {
+      lease =
+        until === undefined
+          ? await backend.tryAcquire(name, { info })
+          : await backend.acquire(name, { info, signal: AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now()))) }).catch((err: unknown) => {
+              if (err instanceof DOMException && err.name === 'TimeoutError') return null;
+              throw err;
+            });
+    } catch (err) {
+      await releaseAll();
+      throw asCliExit(err, `cannot acquire lock ${name}`);
+    }
+    if (lease === null) {
+      await releaseAll();
+      const why = wait === undefined ? 'is held by another holder' : `was not acquired within ${wait}`;
+      throw new CliExit(ExitCode.notAcquired, `lock ${name} ${why}`);
+    }
+    leases.push(lease);
   }
-  if (lease === null) {
-    const why = wait === undefined ? 'is held by another holder' : `was not acquired within ${wait}`;
-    throw new CliExit(ExitCode.notAcquired, `lock ${name} ${why}`);
-  }
-  return lease;
+  return leases;
 }
 
 /**
@@ -101,16 +130,19 @@ async function acquireLock(backend: Awaited<ReturnType<typeof openBackendForCli>
  * after the grace; on loss no later than the lease's kill deadline).
  */
 async function runHolding(
-  lease: Lease,
+  leases: Lease[],
   command: string[],
   groups: GroupRegistry,
-  opts: { cluster: string; name: string; killGraceMs: number },
+  opts: { cluster: string; killGraceMs: number },
 ): Promise<number> {
+  const lease = leases[0]!;
+  const names = leases.map((l) => l.name).join(', ');
   const [file, ...args] = command;
   if (file === undefined) throw new CliExit(ExitCode.usage, 'no command given: lockd lock NAME -- CMD ARGS...');
   // Checked on the monotonic clock right before the spawn: after a pause (SIGSTOP, a VM freeze)
   // while waiting, the lease may have expired before the timer that aborts it has run.
-  if (!lease.isValid()) throw new CliExit(ExitCode.notAcquired, `lock ${opts.name} was lost before ${file} could start`);
+  const invalid = leases.find((l) => !l.isValid());
+  if (invalid) throw new CliExit(ExitCode.notAcquired, `lock ${invalid.name} was lost before ${file} could start`);
   const problem = programProblem(file, undefined, process.env);
   if (problem !== undefined) {
     process.stderr.write(`lockd lock: ${describeSpawnError(problem, file, undefined)}\n`);
@@ -121,7 +153,13 @@ async function runHolding(
     // fd 3: the start gate (src/runner/start-gate.ts); the command sees this process's stdio.
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     detached: true,
-    env: { ...process.env, LOCKD_FENCING_TOKEN: lease.token.toString(), LOCKD_LOCK: opts.name, LOCKD_CLUSTER: opts.cluster },
+    env: {
+      ...process.env,
+      LOCKD_FENCING_TOKEN: lease.token.toString(),
+      LOCKD_LOCK: names,
+      ...(leases.length > 1 && { LOCKD_FENCING_TOKENS: leases.map((l) => `${l.name}=${l.token}`).join(',') }),
+      LOCKD_CLUSTER: opts.cluster,
+    },
   });
   const exited = new Promise<number>((resolve) => {
     child.once('error', (err) => {
@@ -142,8 +180,11 @@ async function runHolding(
     process.stderr.write(`lockd lock: ${why}: stopping ${file} and its process group (SIGTERM, SIGKILL after ${Math.round(graceMs)} ms)\n`);
     killing = killProcessGroup(pgid, graceMs, exited);
   };
-  const onLoss = (): void => kill(`lock ${opts.name} lost`, graceFor(lease.signal.reason, opts.killGraceMs));
-  lease.signal.addEventListener('abort', onLoss, { once: true });
+  const onLoss = (event: Event): void => {
+    const lost = event.target as AbortSignal;
+    kill(`lock ${leases.find((l) => l.signal === lost)?.name ?? names} lost`, graceFor(lost.reason, opts.killGraceMs));
+  };
+  for (const l of leases) l.signal.addEventListener('abort', onLoss, { once: true });
   const onSignal = (sig: NodeJS.Signals): void => kill(`${sig} received`, opts.killGraceMs);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, onSignal);
   const code = await exited;
@@ -151,6 +192,6 @@ async function runHolding(
   await waitGroupGone(pgid, Infinity);
   await killing;
   groups.remove(pgid);
-  lease.signal.removeEventListener('abort', onLoss);
+  for (const l of leases) l.signal.removeEventListener('abort', onLoss);
   return code;
 }

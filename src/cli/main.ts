@@ -8,6 +8,7 @@ import { registerHistory } from './history-command.js';
 import { registerLock } from './lock-command.js';
 import { registerTrigger } from './trigger-command.js';
 import { registerResign } from './resign-command.js';
+import { registerLocks } from './locks-command.js';
 
 /** The `lockd` program: one file per command under src/cli/. */
 export function buildProgram(): Command {
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const register of [registerRun, registerStatus, registerValidate, registerHistory, registerLock, registerTrigger, registerResign]) {
+  for (const register of [registerRun, registerStatus, registerValidate, registerHistory, registerLock, registerLocks, registerTrigger, registerResign]) {
     register(program);
   }
   return program;

@@ -60,6 +60,17 @@ export interface ElectionView {
   candidates: CandidateInfo[];
 }
 
+/** A held lock as `locks()` sees it. */
+export interface LockView {
+  name: string;
+  /** The holder's fencing token. */
+  token: FencingToken;
+  /** Who holds it; null for a foreign holder that wrote no info (e.g. `etcdctl lock`). */
+  holder: CandidateInfo | null;
+  /** How many wait behind the holder. */
+  waiting: number;
+}
+
 export interface KeyValue {
   key: string;
   value: string;
@@ -87,6 +98,11 @@ export interface Backend {
   campaign(me: CandidateInfo, opts?: { signal?: AbortSignal }): Promise<Lease>;
   /** Reads the election without taking part. Throws `BackendUnavailableError` if unreachable. */
   observe(): Promise<ElectionView>;
+  /**
+   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election),
+   * sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
+   */
+  locks(): Promise<LockView[]>;
   /**
    * Takes lock `name` if free, else returns null (held by anyone, including a foreign client such
    * as `etcdctl lock` or Curator). At most one acquire/hold per name per Backend: a second

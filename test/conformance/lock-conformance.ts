@@ -76,6 +76,30 @@ export function registerLockTests(ctx: ConformanceContext): void {
     assert.ok(taken.token > held.token);
   });
 
+  it('locks() lists every held lock by name with its token, holder and waiters, and not the election', async () => {
+    const cluster = ctx.cluster('list');
+    const a = await ctx.openBackend(cluster);
+    const b = await ctx.openBackend(cluster);
+    assert.deepEqual(await a.locks(), []);
+    await a.campaign(candidate('a'));
+    const second = await a.tryAcquire('b-lock', { info: candidate('a') });
+    const first = await b.tryAcquire('a-lock', { info: candidate('b') });
+    assert.ok(first && second);
+    const waiter = track(a.acquire('a-lock', { info: candidate('a') }));
+    await waitFor('the waiter to be listed', async () => (await b.locks())[0]?.waiting === 1, 5_000);
+    const listed = await b.locks();
+    assert.deepEqual(
+      listed.map((l) => ({ name: l.name, token: l.token, node: l.holder?.node, waiting: l.waiting })),
+      [
+        { name: 'a-lock', token: first.token, node: 'b', waiting: 1 },
+        { name: 'b-lock', token: second.token, node: 'a', waiting: 0 },
+      ],
+    );
+    await first.release();
+    const taken = await waiter.promise;
+    await waitFor('the new holder to be listed', async () => (await b.locks())[0]?.token === taken.token, 5_000);
+  });
+
   it('release is idempotent and aborts the signal with LeadershipLostError', async () => {
     const cluster = ctx.cluster('release');
     const a = await ctx.openBackend(cluster);

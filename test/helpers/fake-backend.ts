@@ -1,4 +1,4 @@
-import type { Backend, BackendHealth, CandidateInfo, ElectionView, FencingToken, KeyValue, Lease } from '../../src/election/backend.js';
+import type { Backend, BackendHealth, CandidateInfo, ElectionView, FencingToken, KeyValue, Lease, LockView } from '../../src/election/backend.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
 import { KeyValueMap } from './key-value-map.js';
 
@@ -195,6 +195,14 @@ export class FakeBackend implements Backend {
     const leader = s.holder?.info ? { ...s.holder.info, token: s.holder.token } : null;
     const candidates = [...(s.holder?.info ? [s.holder.info] : []), ...s.waiters.flatMap((w) => (w.info ? [w.info] : []))];
     return { leader, candidates };
+  }
+
+  async locks(): Promise<LockView[]> {
+    await this.#enter('locks', []);
+    return [...this.store.locks.entries()]
+      .filter(([name, s]) => name !== ELECTION && s.holder !== null)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, s]) => ({ name, token: s.holder!.token, holder: s.holder!.info ?? null, waiting: s.waiters.length }));
   }
 
   async tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {

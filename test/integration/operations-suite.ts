@@ -93,6 +93,34 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(' ')}`);
     });
 
+    it('lock a b: several locks in sorted order, all or nothing; {a,b} and {b,a} at once never deadlock', async () => {
+      const config = cluster.writeConfig('multi', '  {}');
+      const log = cluster.file('multi-log');
+      // Each run holds both locks for a moment: a run that got one and waited for the other in the
+      // opposite order would deadlock the pair until --wait gave up.
+      const round = (names: string[]): Promise<{ code: number | null; stderr: string }> =>
+        runLockd(['lock', ...names, '--wait', '30s', '-c', config, '--', 'sh', '-c', `echo "$LOCKD_FENCING_TOKENS" >> ${log}; sleep 0.2`], { timeoutMs: 60_000 });
+      const loop = async (names: string[]): Promise<void> => {
+        for (let i = 0; i < 4; i++) {
+          const result = await round(names);
+          assert.equal(result.code, 0, result.stderr);
+        }
+      };
+      await Promise.all([loop(['pair-a', 'pair-b']), loop(['pair-b', 'pair-a'])]);
+      const lines = readFileSync(log, 'utf8').trim().split('\n');
+      assert.equal(lines.length, 8);
+      assert.ok(lines.every((l) => /^pair-a=\d+,pair-b=\d+$/.test(l)), lines.join('\n'));
+      const holder = new LockdProcess('pair-holder', ['lock', 'pair-b', '-c', config, '--', 'sh', '-c', `echo held >> ${log}.held; sleep 30`]);
+      await waitForFile(`${log}.held`, 10_000);
+      const refused = await runLockd(['lock', 'pair-a', 'pair-b', '-c', config, '--', 'true']);
+      assert.equal(refused.code, 3, refused.stderr);
+      assert.match(refused.stderr, /lock pair-b is held/);
+      const alone = await runLockd(['lock', 'pair-a', '-c', config, '--', 'true']);
+      assert.equal(alone.code, 0, `pair-a was left held after the all-or-nothing failure: ${alone.stderr}`);
+      holder.signal('SIGTERM');
+      await holder.exited;
+    });
+
     it('lock: a holder frozen past the TTL loses the lock; on resume it kills its command', async () => {
       const config = cluster.writeConfig('freezer', '  {}');
       const marks = cluster.file('freeze-marks');

@@ -56,6 +56,12 @@ export class EmbeddedStore implements RowStore {
            WHERE h.cluster = @cluster AND h.name = @name AND h.token <= @upTo AND ${live} ORDER BY h.token`,
         )
         .safeIntegers(true),
+      rowsUnder: db
+        .prepare(
+          `SELECT h.name AS name, h.token AS token, h.info AS info FROM holders h JOIN sessions s ON s.id = h.session
+           WHERE h.cluster = @cluster AND substr(h.name, 1, length(@prefix)) = @prefix AND ${live} ORDER BY h.name, h.token`,
+        )
+        .safeIntegers(true),
       guardHolds: db
         .prepare(
           `SELECT 1 FROM holders h WHERE h.token = @token AND h.session = @session AND h.cluster = @cluster AND h.name = @name
@@ -130,6 +136,13 @@ export class EmbeddedStore implements RowStore {
   async liveRows(name: string): Promise<LiveRow[]> {
     const now = monotonicMs();
     return this.rowsUpTo(name, 2n ** 63n - 1n).map((r) => ({ token: r.token, info: r.info, remainingMs: r.expires - now }));
+  }
+
+  /** By a read that takes no lock. */
+  async rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]> {
+    return this.read(
+      () => this.sql.rowsUnder.all({ cluster: this.cluster, prefix, boot: this.bootId, now: monotonicMs() }) as { name: string; token: bigint; info: string | null }[],
+    );
   }
 
   /** The live rows of `name` up to token `upTo`, in token order, with their monotonic expiry. */

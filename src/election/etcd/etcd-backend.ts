@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BackendConfig } from '../../config/types.js';
-import { noSessionWatch, type Backend, type BackendCommonOptions, type BackendHealth, type CandidateInfo, type ElectionView, type KeyValue, type Lease, type SessionWatch } from '../backend.js';
+import { noSessionWatch, type Backend, type BackendCommonOptions, type BackendHealth, type CandidateInfo, type ElectionView, type KeyValue, type Lease, type LockView, type SessionWatch } from '../backend.js';
 import { BackendUnavailableError, LeadershipLostError, LockdError, UsageError } from '../../errors.js';
 import { EtcdData } from './etcd-data.js';
 import { etcdLayout, leaseKey, parseCandidate, type EtcdLayout } from './etcd-keys.js';
@@ -83,6 +83,24 @@ export class EtcdBackend implements Backend {
     const ttlSeconds = first.lease === '0' ? undefined : await this.rpc.leaseTimeToLive(first.lease);
     const leaseRemainingMs = ttlSeconds === undefined ? undefined : Math.max(0, ttlSeconds) * 1000;
     return { leader: { ...candidates[0]!, token: BigInt(first.create_revision), ...(leaseRemainingMs === undefined ? {} : { leaseRemainingMs }) }, candidates };
+  }
+
+  async locks(): Promise<LockView[]> {
+    this.ensureOpen();
+    // Each contender's key is `<locks><name>/<lease>`; by creation, the first of a name holds.
+    const res = await this.rpc.range(allByCreation(this.layout.locks), 'list locks');
+    const views = new Map<string, LockView>();
+    for (const kv of res.kvs) {
+      const rest = kv.key.toString().slice(this.layout.locks.length);
+      const name = rest.slice(0, rest.lastIndexOf('/'));
+      const seen = views.get(name);
+      if (seen) seen.waiting++;
+      else {
+        const value = kv.value.toString();
+        views.set(name, { name, token: BigInt(kv.create_revision), holder: value === '' ? null : parseCandidate(value), waiting: 0 });
+      }
+    }
+    return [...views.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {

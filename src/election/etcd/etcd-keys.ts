@@ -11,6 +11,8 @@ export interface EtcdLayout {
   readonly root: string;
   /** `lockd/<cluster>/leader`: what `etcdctl elect -l` is given. */
   readonly election: string;
+  /** `lockd/<cluster>/lock/`: every lock's keys are under it. */
+  readonly locks: string;
   /** `lockd/<cluster>/lock/<name>`: what `etcdctl lock` is given. Throws `UsageError` on an unsafe name. */
   lock(name: string): string;
   /** `lockd/<cluster>/<key>`. Throws `UsageError` for keys inside the election or lock namespaces. */
@@ -30,6 +32,7 @@ export function etcdLayout(cluster: string): EtcdLayout {
   return {
     root,
     election,
+    locks,
     lock(name) {
       // A `/` would nest one lock's keys inside another's prefix, making them contend.
       if (name === '' || name.includes('/')) throw new UsageError(`invalid lock name "${name}": must be non-empty without "/"`);

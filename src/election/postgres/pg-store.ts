@@ -114,6 +114,15 @@ export class PgStore implements RowStore {
     return rows.map((r) => ({ token: BigInt(r.token), info: r.info, remainingMs: r.remaining }));
   }
 
+  async rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]> {
+    const rows = await this.statement<{ name: string; token: string; info: string | null }>(
+      `SELECT name, token::text AS token, info FROM ${this.s}.holders WHERE cluster = $1 AND starts_with(name, $2) ORDER BY name COLLATE "C", token`,
+      [this.cluster, prefix],
+      'read the holders',
+    );
+    return rows.map((r) => ({ name: r.name, token: BigInt(r.token), info: r.info }));
+  }
+
   async guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }> {
     const [row] = await this.statement<{ result: string }>(
       `SELECT ${this.s}.guarded_put($1, $2::uuid[], $3::text[], $4::bigint[], $5, $6, $7) AS result`,

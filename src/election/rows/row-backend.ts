@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
-import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, SessionWatch } from '../backend.js';
+import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, LockView, SessionWatch } from '../backend.js';
 import { monotonicMs } from '../../clock.js';
 import { parseCandidateInfo } from './candidate-info.js';
 import { RowLease } from './row-lease.js';
@@ -12,6 +12,7 @@ import { watchFingerprint } from './watch-prefix.js';
 
 /** The election's row name; lock rows are `lock/<name>`, so a lock called `leader` is distinct. */
 const ELECTION = 'leader';
+const LOCK_PREFIX = 'lock/';
 
 /** What a row backend is opened with, besides its store. */
 export interface RowBackendOptions {
@@ -70,12 +71,24 @@ export class RowBackend implements Backend {
     return { leader, candidates };
   }
 
+  async locks(): Promise<LockView[]> {
+    this.assertOpen();
+    const views: LockView[] = [];
+    for (const row of await this.store.rowsUnder(LOCK_PREFIX)) {
+      const name = row.name.slice(LOCK_PREFIX.length);
+      const last = views.at(-1);
+      if (last?.name === name) last.waiting++;
+      else views.push({ name, token: row.token, holder: row.info === null ? null : parseCandidateInfo(row.info), waiting: 0 });
+    }
+    return views;
+  }
+
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
-    return this.hold(`lock/${name}`, name, opts.info, 'try', opts.signal);
+    return this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'try', opts.signal);
   }
 
   async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
-    return (await this.hold(`lock/${name}`, name, opts.info, 'wait', opts.signal)) as Lease;
+    return (await this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'wait', opts.signal)) as Lease;
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {

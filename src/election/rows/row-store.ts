@@ -91,6 +91,8 @@ export interface RowStore {
   turn(name: string, token: bigint): Promise<Turn>;
   /** The live rows of `name` in token order, the holder first. */
   liveRows(name: string): Promise<LiveRow[]>;
+  /** The live rows of every name starting with `prefix`, by name, then token. */
+  rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]>;
   /**
    * Writes `key = value` if every guard still holds its name (row present, session live, lowest
    * token), in one transaction. Returns the first guard that does not hold, or whether it wrote

@@ -40,7 +40,8 @@ export class ZkLayout {
    * applications share: they must not be created with one cluster's credentials-only ACL.
    */
   readonly sharedAncestors: readonly string[];
-  private readonly locksDir: string;
+  /** `/lockd/<cluster>/locks`: every lock's directory is in it. */
+  readonly locksDir: string;
 
   constructor(chroot: string, cluster: string) {
     assertSegments(cluster, 'cluster name');

@@ -9,6 +9,7 @@ import {
   type ElectionView,
   type KeyValue,
   type Lease,
+  type LockView,
 } from '../backend.js';
 import { systemClock, type Clock } from '../../clock.js';
 import type { BackendConfig } from '../../config/types.js';
@@ -83,6 +84,26 @@ class ZooKeeperBackend implements Backend {
     const candidates = nodes.map((n) => decodeCandidate(n.data, n.stat));
     const first = nodes[0];
     return { leader: first && candidates[0] ? { ...candidates[0], token: first.stat.czxid } : null, candidates };
+  }
+
+  async locks(): Promise<LockView[]> {
+    const client = (await this.ensureSession()).client;
+    const names = ((await client.getChildren(this.layout.locksDir)) ?? []).sort();
+    const views = await Promise.all(
+      names.map(async (name): Promise<LockView | undefined> => {
+        const dir = this.layout.lockDir(name);
+        const sorted = sortBySequence((await client.getChildren(dir)) ?? [], LOCK_NODE_NAME);
+        // The holder may release between the two reads: then the next one holds.
+        for (const [i, child] of sorted.entries()) {
+          const node = await client.getData(`${dir}/${child}`);
+          if (node !== null) {
+            return { name, token: node.stat.czxid, holder: node.data?.length ? decodeCandidate(node.data, node.stat) : null, waiting: sorted.length - i - 1 };
+          }
+        }
+        return undefined;
+      }),
+    );
+    return views.filter((v): v is LockView => v !== undefined);
   }
 
   async tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
