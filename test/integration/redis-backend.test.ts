@@ -90,6 +90,16 @@ describe('redis backend: layout, scripts, refusals', { timeout: 60_000 }, () => 
     await assert.rejects(backend('auth', 'redis://127.0.0.1:1'), BackendUnavailableError);
   });
 
+  it('refuses a server that may evict any key (maxmemory-policy allkeys-*)', async () => {
+    await redis.send(['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru']);
+    try {
+      await assert.rejects(backend('evict'), (err: Error) => err instanceof BackendStorageError && /allkeys-lru/.test(err.message));
+    } finally {
+      await redis.send(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+    }
+    await backend('evict');
+  });
+
   it('refuses a replica', async () => {
     const replica = await startRedis();
     try {
@@ -109,6 +119,18 @@ describe('redis backend: layout, scripts, refusals', { timeout: 60_000 }, () => 
     const b = await backend('restart');
     const second = await b.campaign(me);
     assert.ok(second.token > first.token, `${second.token} after ${first.token}`);
+  });
+
+  it('tokens keep growing when the server loses its data (the floor is the server time in µs)', async () => {
+    const a = await backend('loss');
+    const first = await a.campaign(me);
+    await first.release();
+    await a.close();
+    await redis.send(['FLUSHALL']);
+    const b = await backend('loss');
+    const second = await b.campaign(me);
+    assert.ok(second.token > first.token, `${second.token} after ${first.token}`);
+    assert.ok(second.token < 2n ** 53n);
   });
 });
 

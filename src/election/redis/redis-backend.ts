@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { BackendStorageError, UsageError } from '../../errors.js';
 import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
 import { renewalIntervalMs } from '../fencing-window.js';
@@ -60,6 +61,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
         `redis backend: ${keys.meta} holds ${String(answer)}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,
       );
     }
+    await checkServerConfig(setup, statementMs, logger);
   } finally {
     setup.close();
   }
@@ -70,4 +72,37 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   reaper.start();
   logger.debug({ cluster: common.cluster }, 'redis opened');
   return new RowBackend(store, { kind: 'redis', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });
+}
+
+/**
+ * Refuses a server that may evict lockd's keys (`maxmemory-policy allkeys-*`: lockd sets no key
+ * TTLs, so `volatile-*` and `noeviction` never touch them), and warns when a crash may lose
+ * acknowledged writes (`appendonly no`, or `appendfsync` other than `always`). Skipped, with a
+ * debug line, where CONFIG is disabled (managed services rename or forbid it).
+ */
+async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
+  let settings: Map<string, string>;
+  try {
+    const flat = await link.call(['CONFIG', 'GET', 'maxmemory-policy', 'appendonly', 'appendfsync'], deadlineMs, 'read the server settings');
+    const fields = Array.isArray(flat) ? (flat as unknown[]).map(String) : [];
+    settings = new Map(fields.flatMap((f, i) => (i % 2 === 0 ? [[f, fields[i + 1] ?? ''] as [string, string]] : [])));
+  } catch (err) {
+    if (!(err instanceof BackendStorageError)) throw err;
+    logger.debug({ err: err.message }, 'CONFIG GET refused; the eviction policy and persistence are not checked');
+    return;
+  }
+  const policy = settings.get('maxmemory-policy') ?? '';
+  if (policy.startsWith('allkeys-')) {
+    throw new BackendStorageError(
+      `redis backend: the server may evict any key (maxmemory-policy ${policy}), lockd's leases and run records among them; use noeviction or a volatile-* policy`,
+    );
+  }
+  const appendonly = settings.get('appendonly');
+  const appendfsync = settings.get('appendfsync');
+  if (appendonly !== undefined && (appendonly !== 'yes' || appendfsync !== 'always')) {
+    logger.warn(
+      { appendonly, appendfsync },
+      'redis: a crash of the server may lose acknowledged writes (a run record: that slot may run twice); set appendonly yes and appendfsync always',
+    );
+  }
 }

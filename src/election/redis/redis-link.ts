@@ -127,16 +127,30 @@ export class RedisLink {
       this.drop(client);
     });
     client.on('end', () => this.drop(client));
+    // node-redis's connectTimeout covers the TCP connect only: a server that accepted the
+    // connection and answers nothing (frozen, blackholed) would hold the handshake forever.
+    let timer: NodeJS.Timeout | undefined;
+    const handshakeDeadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BackendUnavailableError(`redis backend: no connection within ${this.options.connectTimeoutMs} ms`)),
+        this.options.connectTimeoutMs,
+      );
+    });
     try {
-      await client.connect();
-      const role = await client.sendCommand(['ROLE']);
-      if (Array.isArray(role) && role[0] !== 'master') {
-        throw new BackendStorageError(`redis backend: the server is a ${String(role[0])} (ROLE); point backend.url at the primary`);
-      }
-      await this.options.onConnect?.(client);
+      const handshake = async (): Promise<void> => {
+        await client.connect();
+        const role = await client.sendCommand(['ROLE']);
+        if (Array.isArray(role) && role[0] !== 'master') {
+          throw new BackendStorageError(`redis backend: the server is a ${String(role[0])} (ROLE); point backend.url at the primary`);
+        }
+        await this.options.onConnect?.(client);
+      };
+      await Promise.race([handshake(), handshakeDeadline]);
     } catch (err) {
       destroy(client);
-      throw err;
+      throw translateRedisError(err, 'connect');
+    } finally {
+      clearTimeout(timer);
     }
     if (this.closed) {
       destroy(client);

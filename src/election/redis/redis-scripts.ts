@@ -22,6 +22,11 @@ import { createHash } from 'node:crypto';
  * them. Sessions are never revived (random ids; renew refuses a missing one), so an ignored entry
  * stays dead. The cost: a queue nobody enqueues on again keeps its dead entries (a few bytes).
  *
+ * Fencing tokens are `max(rev + 1, server time in µs)` (`next_token`), so they keep growing when a
+ * restart without persistence, or AOF `everysec`, loses the counter's tail (as long as the
+ * server's clock is not set back further than what was lost); µs since 1970 (~1.8e15) stay far
+ * below 2^53.
+ *
  * No Redis key TTL is used: a session dies only by `reap` (rules in silence-watch.ts) or by its
  * owner ending it, so a server clock step cannot expire anything. Tokens and revisions are
  * integers below 2^53 (exact as Lua numbers and zset scores), returned as strings formatted with
@@ -55,6 +60,16 @@ local function prune(sess, q, qi)
     end
   end
   return changed
+end
+local function next_token(rev)
+  local t = redis.call('INCR', rev)
+  local time = redis.call('TIME')
+  local floor = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  if t < floor then
+    redis.call('SET', rev, int(floor))
+    t = floor
+  end
+  return t
 end
 local function write_value(rev, kv, kvrev, kvidx, key, value)
   local r = redis.call('INCR', rev)
@@ -171,7 +186,7 @@ local result = false
 if mine then
   result = int(tonumber(mine))
 elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) == 0 then
-  local t = redis.call('INCR', KEYS[1])
+  local t = next_token(KEYS[1])
   redis.call('ZADD', KEYS[3], t, sid)
   if ARGV[3] == '1' then redis.call('HSET', KEYS[4], sid, ARGV[2]) end
   changed = true
