@@ -22,10 +22,13 @@ const SCHEDULE = '* * * * * *';
  *   Redis is down, one replica leads after it is back, every slot is run once or recorded as not
  *   run, tokens keep increasing.
  *
- * Not covered: a step of the server's clock. redis-server 7.0 does not start under libfaketime
- * (its jemalloc reads the clock while libfaketime initializes); the scripts never let a server
- * time decide alone (see src/election/redis/redis-scripts.ts), as the PostgreSQL clock-step test
- * shows for the same rule.
+ * - every session's expiry rewritten into the past, again and again, for 3×TTL: what a big forward
+ *   step of the server's clock does to them; the reapers must still leave live sessions alone
+ *   (observed silence), so nothing is visible.
+ *
+ * A real step of the server's clock is not tested: redis-server 7.0 does not start under
+ * libfaketime (its jemalloc reads the clock while libfaketime initializes: "recursive calls to
+ * clock_gettime()"). A step back only delays takeovers (expiries look later).
  */
 describe('redis: the server crashes under real lockd processes', { timeout: 240_000 }, () => {
   let redis: RedisServer;
@@ -115,6 +118,44 @@ describe('redis: the server crashes under real lockd processes', { timeout: 240_
         `leader ${before.name} self-fenced ${fencedAfterMs.toFixed(0)} ms after the kill; ${next.replica.name} led ${ledAfterMs.toFixed(0)} ms after the restart began; ` +
           `outage slots: ${[...counts].map(([o, n]) => `${n} ${o}`).join(', ') || 'none recorded'}`,
       );
+    } finally {
+      await run.cluster.stop();
+    }
+  });
+
+  it('every session expired by the server clock for 3×TTL (what a forward step of it does): no takeover, every slot run once', async (t) => {
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE });
+    try {
+      const leader = run.cluster.leader();
+      assert.ok(leader, 'one replica leads');
+      const fromWall = Date.now();
+      const marks = run.cluster.replicas.map((r) => r.logs.length);
+      // Every 50 ms, every session's expiry (ms by the server's TIME) is set to 1970: as if the
+      // server's clock were far ahead. Only the observed-silence rule keeps the sessions alive.
+      const stop = performance.now() + 3 * TTL_MS;
+      let rounds = 0;
+      while (performance.now() < stop) {
+        for (const key of (await redis.send(['KEYS', 'lockd:*:exp'])) as string[]) {
+          const members = (await redis.send(['ZRANGE', key, '0', '-1'])) as string[];
+          for (const sid of members) await redis.send(['ZADD', key, 'XX', '0', sid]);
+        }
+        rounds++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const endWall = Date.now();
+      const entries = await waitForLedger(run.ledger, (e) => e.filter((x) => x.slot > endWall).length >= 2, 4 * TTL_MS);
+      const toWall = Math.max(...entries.map((e) => e.slot));
+      const terms = leadershipTerms(run.cluster.replicas);
+      assert.equal(terms.length, 1, `leadership changed: ${JSON.stringify(terms)}; ${lossLines(run.cluster.replicas, marks).join('; ')}`);
+      assert.equal(run.cluster.leader(), leader, 'the same replica leads');
+      const reaped = run.cluster.replicas.flatMap((r, i) => r.logs.slice(marks[i]).filter((l) => l.msg.startsWith('reaped a session')));
+      assert.deepEqual(reaped, [], 'a live session was reaped');
+      assertLedgerInvariants(entries);
+      const records = await ledgerHistory(run);
+      assertSlotsAccounted({ schedule: SCHEDULE, ledger: entries, records, from: Math.min(...entries.map((e) => e.slot)), to: toWall });
+      const absent = slotsIn(firstSlotAfter(fromWall), toWall).filter((slot) => !entries.some((e) => e.slot === slot));
+      assert.deepEqual(absent.map(iso), [], 'slots that did not run');
+      t.diagnostic(`${rounds} rounds of expiring every session; ${slotsIn(firstSlotAfter(fromWall), toWall).length} slots, each run once`);
     } finally {
       await run.cluster.stop();
     }
