@@ -34,6 +34,8 @@ export function readBackend(reader: ConfigReader, entry: Entry | undefined): Bac
       return readZooKeeper(reader, fields, entry);
     case 'postgres':
       return readPostgres(reader, fields, entry);
+    case 'redis':
+      return readRedis(reader, fields, entry);
   }
 }
 
@@ -66,7 +68,7 @@ function readEtcd(reader: ConfigReader, fields: Map<string, Entry>, parent: Entr
 function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
   const urlEntry = reader.require(fields, 'url', parent, 'backend: ');
   const url = checked(reader, urlEntry, reader.string(urlEntry), checkPostgresUrl);
-  if (urlEntry !== undefined && reader.origin === 'file') rejectLiteralPassword(reader, urlEntry);
+  if (urlEntry !== undefined && reader.origin === 'file') rejectLiteralPassword(reader, urlEntry, 'postgres://lockd:${PGPASSWORD}@host/db');
   const schemaSpec = SPEC.postgres.keys.schema;
   const schemaEntry = fields.get('schema');
   const schema = checked(reader, schemaEntry, reader.string(schemaEntry), (text) => {
@@ -77,6 +79,18 @@ function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: 
   const tls = readTls(reader, fields.get('tls'));
   if (url === undefined || (schemaEntry?.value !== undefined && schema === undefined)) return undefined;
   return { type: 'postgres', url, schema: schema ?? schemaSpec.default, ...(tls === undefined ? {} : { tls }) };
+}
+
+/**
+ * Redis: one primary by `url`. The topology keys (today only `url`; Sentinel later) are
+ * alternatives, of which exactly one must be set: a new one is a new reader branch here and a new
+ * member of the `redis` config union, with `url` unchanged.
+ */
+function readRedis(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
+  const urlEntry = reader.require(fields, 'url', parent, 'backend: ');
+  const url = checked(reader, urlEntry, reader.string(urlEntry), checkRedisUrl);
+  if (urlEntry !== undefined && reader.origin === 'file') rejectLiteralPassword(reader, urlEntry, 'redis://lockd:${REDIS_PASSWORD}@host:6379');
+  return url === undefined ? undefined : { type: 'redis', url };
 }
 
 function readTls(reader: ConfigReader, entry: Entry | undefined): { ca?: string; cert?: string; key?: string } | undefined {
@@ -137,15 +151,32 @@ function checkPostgresUrl(text: string): void {
   if (url.hostname === '') throw new LockdError('BAD_ADDRESS', 'the URL names no host');
 }
 
+/** `redis://` or `rediss://` with a host, an optional port and an optional database number; no query. */
+function checkRedisUrl(text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new LockdError('BAD_ADDRESS', 'expected a URL like "redis://redis.example:6379"');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new LockdError('BAD_ADDRESS', `expected a redis:// or rediss:// URL, got "${url.protocol}//"`);
+  }
+  if (url.hostname === '') throw new LockdError('BAD_ADDRESS', 'the URL names no host');
+  if (!/^(\/\d*)?$/.test(url.pathname)) throw new LockdError('BAD_ADDRESS', `expected a database number after the port, got "${url.pathname}"`);
+  if (url.search !== '' || url.hash !== '') throw new LockdError('BAD_ADDRESS', 'the URL must not have options (?...) or a fragment (#...)');
+}
+
 /**
  * A password written into the file would end up in backups, diffs and `ps` of editors: it must
- * come from the environment, e.g. `postgres://lockd:${PGPASSWORD}@db/app`.
+ * come from the environment, e.g. `postgres://lockd:${PGPASSWORD}@db/app` (the message shows
+ * `example`). Applies to any `scheme://user:password@` URL (PostgreSQL, Redis).
  */
-function rejectLiteralPassword(reader: ConfigReader, entry: Entry): void {
+function rejectLiteralPassword(reader: ConfigReader, entry: Entry, example: string): void {
   const raw = isScalar(entry.value) && typeof entry.value.value === 'string' ? entry.value.value : '';
   const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(raw)?.[1];
   if (password !== undefined && password !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
-    reader.reportValue(entry, 'the password must come from the environment: write it as ${VAR}, e.g. postgres://lockd:${PGPASSWORD}@host/db');
+    reader.reportValue(entry, `the password must come from the environment: write it as \${VAR}, e.g. ${example}`);
   }
 }
 

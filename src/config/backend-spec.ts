@@ -78,5 +78,17 @@ export const BACKEND_SPEC = {
       },
       required: ['url'],
     },
+    redis: {
+      kind: 'mapping',
+      description: 'One Redis primary (7.0 or later; appendonly yes and appendfsync always, or a crash may lose run records)',
+      keys: {
+        url: {
+          kind: 'string',
+          description: 'redis://[user:${PASSWORD}@]host:port[/db], rediss:// for TLS; a password only through ${VAR}',
+        } satisfies StringSpec,
+      },
+      // When Sentinel comes, `url` becomes one of a group: exactlyOne: [['url', 'sentinel']].
+      required: ['url'],
+    },
   },
 } as const satisfies VariantsSpec;

@@ -25,6 +25,8 @@ export const DEFAULT_STORAGE_BUDGET: Readonly<Record<BackendConfig['type'], numb
   embedded: 1024 ** 3,
   // Rows in a database a team already runs: a share it will not notice.
   postgres: 1024 ** 3,
+  // Redis keeps everything in memory (and in its AOF): a modest share of a server others use too.
+  redis: 256 * 1024 ** 2,
 };
 
 /** Default `output_tail`: the last 4 KiB of a run's output go into its record. */

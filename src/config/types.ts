@@ -51,7 +51,9 @@ export type BackendConfig =
       tls?: { ca?: string; cert?: string; key?: string };
     }
   | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } }
-  | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } };
+  | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } }
+  /** One Redis primary by `url`; other topologies (Sentinel) are to become alternatives to `url`. */
+  | { type: 'redis'; url: string };
 
 export interface LockdConfig {
   /** Absolute path of the file this came from. */

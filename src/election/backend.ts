@@ -86,7 +86,7 @@ export interface BackendHealth {
 }
 
 export interface Backend {
-  readonly kind: 'etcd' | 'zookeeper' | 'embedded' | 'postgres';
+  readonly kind: 'etcd' | 'zookeeper' | 'embedded' | 'postgres' | 'redis';
   /** The lease TTL in ms (etcd lease TTL, ZooKeeper session timeout, embedded row expiry). */
   readonly ttlMs: number;
 

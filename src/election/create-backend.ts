@@ -3,7 +3,7 @@ import type { Backend, BackendCommonOptions } from './backend.js';
 
 /**
  * Opens the backend a config names. Each backend module is loaded only when used, so the
- * embedded default never loads the etcd, ZooKeeper or PostgreSQL clients. Fails with `BackendUnavailableError`
+ * embedded default never loads the etcd, ZooKeeper, PostgreSQL or Redis clients. Fails with `BackendUnavailableError`
  * or `BackendStorageError` (never a driver error) when the backend cannot be opened.
  */
 export async function createBackend(config: BackendConfig, common: BackendCommonOptions): Promise<Backend> {
@@ -23,6 +23,10 @@ export async function createBackend(config: BackendConfig, common: BackendCommon
     case 'postgres': {
       const { createPostgresBackend } = await import('./postgres/postgres-backend.js');
       return createPostgresBackend(config, common);
+    }
+    case 'redis': {
+      const { createRedisBackend } = await import('./redis/redis-backend.js');
+      return createRedisBackend(config, common);
     }
   }
 }

@@ -27,12 +27,12 @@ export interface FencingWindow {
 
 /**
  * The window of a backend kind at TTL `ttlMs` (ZooKeeper: the negotiated session timeout): margin
- * TTL/5, at least 500 ms (etcd), 300 ms (embedded) or 100 ms (ZooKeeper, whose requests carry their
+ * TTL/5, at least 500 ms (etcd, PostgreSQL, Redis), 300 ms (embedded) or 100 ms (ZooKeeper, whose requests carry their
  * own deadlines), at most TTL/3. The loss grace equals the margin, so at least a third of the TTL
  * is vouched for.
  */
 export function fencingWindow(kind: Backend['kind'], ttlMs: number): FencingWindow {
-  const floorMs = { etcd: 500, embedded: 300, zookeeper: 100, postgres: 500 }[kind];
+  const floorMs = { etcd: 500, embedded: 300, zookeeper: 100, postgres: 500, redis: 500 }[kind];
   const marginMs = Math.min(Math.max(floorMs, Math.round(ttlMs / 5)), ttlMs / 3);
   return { marginMs, lossGraceMs: marginMs };
 }

@@ -78,6 +78,35 @@ describe('backend', () => {
     assert.deepEqual(problems(lines('backend:', '  type: postgres')), ['1:1: backend: missing required key "url"']);
   });
 
+  it('reads a Redis backend; the password comes from the environment, TLS by rediss://', () => {
+    assert.deepEqual(parseConfig(lines('backend:', '  type: redis', '  url: redis://10.0.0.5:6379/2'), 'c.yaml', {}).backend, {
+      type: 'redis',
+      url: 'redis://10.0.0.5:6379/2',
+    });
+    const text = lines('backend:', '  type: redis', '  url: rediss://lockd:${REDIS_PASSWORD}@cache.example:6380');
+    assert.deepEqual(parseConfig(text, 'c.yaml', { REDIS_PASSWORD: 's3cret' }).backend, { type: 'redis', url: 'rediss://lockd:s3cret@cache.example:6380' });
+    // A password alone (no user), as `requirepass` wants it.
+    const bare = parseConfig(lines('backend:', '  type: redis', '  url: redis://:${PW}@h'), 'c.yaml', { PW: 'x' }).backend;
+    assert.deepEqual(bare, { type: 'redis', url: 'redis://:x@h' });
+  });
+
+  it('reports every problem of a Redis backend: a literal password, a bad URL, unknown keys', () => {
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: redis://lockd:hunter2@cache:6379')), [
+      '3:8: the password must come from the environment: write it as ${VAR}, e.g. redis://lockd:${REDIS_PASSWORD}@host:6379',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: redis://:hunter2@cache')), [
+      '3:8: the password must come from the environment: write it as ${VAR}, e.g. redis://lockd:${REDIS_PASSWORD}@host:6379',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: http://cache:6379')), ['3:8: expected a redis:// or rediss:// URL, got "http://"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: cache:6379')), ['3:8: expected a redis:// or rediss:// URL, got "cache://"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: redis://cache:6379/app')), ['3:8: expected a database number after the port, got "/app"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: redis://cache:6379?db=1')), [
+      '3:8: the URL must not have options (?...) or a fragment (#...)',
+    ]);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: not a url')), ['3:8: expected a URL like "redis://redis.example:6379"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: missing required key "url"', '3:3: unknown key "schema"']);
+  });
+
   it('keeps an embedded path as written', () => {
     const config = parseConfig(lines('backend: { type: embedded, path: ../state/lockd.db }'), 'c.yaml', {});
     assert.deepEqual(config.backend, { type: 'embedded', path: '../state/lockd.db' });
@@ -110,7 +139,7 @@ describe('backend', () => {
   it('reports a missing or unknown type, and missing required keys at the backend key', () => {
     assert.deepEqual(problems(lines('backend:', '  path: x.db')), ['1:1: backend: missing required key "type"']);
     assert.deepEqual(problems(lines('backend:', '  type: consul', '  address: x')), [
-      '2:9: expected one of embedded, etcd, zookeeper, postgres, got "consul"',
+      '2:9: expected one of embedded, etcd, zookeeper, postgres, redis, got "consul"',
     ]);
     assert.deepEqual(problems(lines('backend:', '  type: zookeeper', '  endpoint: x')), [
       '1:1: backend: missing required key "connect"',

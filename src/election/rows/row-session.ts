@@ -8,7 +8,7 @@ import { fencingWindow, renewalIntervalMs, type FencingWindow } from '../fencing
 import type { RowStore } from './row-store.js';
 
 /** A row-store backend kind: the ones built on this core. */
-export type RowBackendKind = Extract<Backend['kind'], 'embedded' | 'postgres'>;
+export type RowBackendKind = Extract<Backend['kind'], 'embedded' | 'postgres' | 'redis'>;
 
 /**
  * A session row that this backend renews every `renewalIntervalMs`, and the self-fencing

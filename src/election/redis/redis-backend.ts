@@ -1,0 +1,108 @@
+import type { Logger } from 'pino';
+import { BackendStorageError, UsageError } from '../../errors.js';
+import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
+import { renewalIntervalMs } from '../fencing-window.js';
+import { RowBackend } from '../rows/row-backend.js';
+import { RedisChangeFeed } from './redis-change-feed.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisLink, type RedisConnectOptions } from './redis-link.js';
+import { RedisReaper } from './redis-reaper.js';
+import { REDIS_FORMAT_VERSION, SCRIPTS } from './redis-scripts.js';
+import { RedisStore } from './redis-store.js';
+
+/** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
+const MIN_TTL_MS = 1000;
+/** Statement connections per backend (besides one each for renewals, the reaper and the subscriber). */
+const STATEMENT_LINKS = 2;
+
+/**
+ * The `backend` section for Redis. Today one primary, named by `url`; Sentinel (`sentinel:`) and
+ * other topologies are meant to become alternatives to `url` (exactly one of them), each a member
+ * of a union here with `type: 'redis'`.
+ */
+export interface RedisConfig {
+  type: 'redis';
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+}
+
+/**
+ * Opens the Redis backend: the row core (src/election/rows) on a `RedisStore`, over one primary
+ * (standalone; 7.0 or later). Keys live under `lockd:{<cluster>}:` (one hash slot); the layout's
+ * format is written on first use and checked on every open. Throws `UsageError` for a TTL below
+ * 1 s, `BackendStorageError` for a replica, a foreign or newer layout, failed authentication or a
+ * missing permission, and `BackendUnavailableError` when the server cannot be reached. The URL
+ * (it may carry a password) is never logged.
+ *
+ * Guarantees as PostgreSQL's with `appendonly yes` + `appendfsync always` (a crash loses no
+ * acknowledged write); with `everysec` a crash may lose the last second (a run record, so a slot
+ * may run twice); without persistence a restart loses everything.
+ */
+export async function createRedisBackend(config: RedisConfig, common: BackendCommonOptions): Promise<Backend> {
+  if (!(common.ttlMs >= MIN_TTL_MS)) {
+    throw new UsageError(`redis backend: the lease TTL must be at least ${MIN_TTL_MS}ms (got ${common.ttlMs}ms)`);
+  }
+  const logger = common.logger.child({ component: 'election', backend: 'redis' });
+  const renewMs = Math.round(renewalIntervalMs('redis', common.ttlMs));
+  const statementMs = Math.max(renewMs, Math.min(5000, Math.round(common.ttlMs / 2)));
+  const connect: RedisConnectOptions = {
+    url: config.url,
+    clientName: `lockd/${common.cluster}/${common.node ?? 'client'}`.replace(/[^\x21-\x7e]/g, '_'),
+    connectTimeoutMs: statementMs,
+    logger,
+  };
+  const keys = new RedisKeys(common.cluster);
+  const link = (label: string): RedisLink => new RedisLink(connect, label);
+  const setup = link('setup');
+  try {
+    const answer = await setup.script(SCRIPTS.init, [keys.meta], ['lockd', String(REDIS_FORMAT_VERSION)], statementMs, 'check the data format');
+    if (answer !== 'ok') {
+      throw new BackendStorageError(
+        `redis backend: ${keys.meta} holds ${String(answer)}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,
+      );
+    }
+    await checkServerConfig(setup, statementMs, logger);
+  } finally {
+    setup.close();
+  }
+  const reaper = new RedisReaper(keys, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
+  const changes = new RedisChangeFeed({ connect, channel: keys.channel, logger, deadlineMs: statementMs });
+  const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
+  const store = new RedisStore(keys, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper);
+  reaper.start();
+  logger.debug({ cluster: common.cluster }, 'redis opened');
+  return new RowBackend(store, { kind: 'redis', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });
+}
+
+/**
+ * Refuses a server that may evict lockd's keys (`maxmemory-policy allkeys-*`: lockd sets no key
+ * TTLs, so `volatile-*` and `noeviction` never touch them), and warns when a crash may lose
+ * acknowledged writes (`appendonly no`, or `appendfsync` other than `always`). Skipped, with a
+ * debug line, where CONFIG is disabled (managed services rename or forbid it).
+ */
+async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
+  let settings: Map<string, string>;
+  try {
+    const flat = await link.call(['CONFIG', 'GET', 'maxmemory-policy', 'appendonly', 'appendfsync'], deadlineMs, 'read the server settings');
+    const fields = Array.isArray(flat) ? (flat as unknown[]).map(String) : [];
+    settings = new Map(fields.flatMap((f, i) => (i % 2 === 0 ? [[f, fields[i + 1] ?? ''] as [string, string]] : [])));
+  } catch (err) {
+    if (!(err instanceof BackendStorageError)) throw err;
+    logger.debug({ err: err.message }, 'CONFIG GET refused; the eviction policy and persistence are not checked');
+    return;
+  }
+  const policy = settings.get('maxmemory-policy') ?? '';
+  if (policy.startsWith('allkeys-')) {
+    throw new BackendStorageError(
+      `redis backend: the server may evict any key (maxmemory-policy ${policy}), lockd's leases and run records among them; use noeviction or a volatile-* policy`,
+    );
+  }
+  const appendonly = settings.get('appendonly');
+  const appendfsync = settings.get('appendfsync');
+  if (appendonly !== undefined && (appendonly !== 'yes' || appendfsync !== 'always')) {
+    logger.warn(
+      { appendonly, appendfsync },
+      'redis: a crash of the server may lose acknowledged writes (a run record: that slot may run twice); set appendonly yes and appendfsync always',
+    );
+  }
+}

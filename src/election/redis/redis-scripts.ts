@@ -1,0 +1,335 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * lockd's Lua scripts: one per contract operation, so each is atomic on the primary and one round
+ * trip. Every script declares every key it touches (all under the cluster's hash tag, one slot;
+ * see redis-keys.ts) and takes the change channel as an argument (channels are not keys).
+ *
+ * Layout (P = `lockd:{<cluster>}:`):
+ * - `P meta` hash: `format` = lockd, `version` = REDIS_FORMAT_VERSION.
+ * - `P rev` counter: INCR'd for every fencing token and every kv revision.
+ * - `P sess` hash sid → session info; `P ren` hash sid → renewal count; `P exp` zset sid → expiry
+ *   (ms by the server's `TIME`). A session exists while it is in `sess`; the three go together.
+ * - `P q:<name>` zset sid → token (the queue of a name: `leader`, `lock/<x>`), `P qi:<name>` hash
+ *   sid → holder info. The holder of a name is its entry with the lowest token **whose session
+ *   exists**.
+ * - `P kv` hash key → value, `P kvrev` hash key → revision, `P kvidx` zset (score 0) of the keys,
+ *   for ZRANGEBYLEX prefix ranges (byte order, which for UTF-8 is code point order).
+ *
+ * Queue entries of a session that ended or was reaped are **pruned lazily**: reap and end-session
+ * touch only `sess`/`ren`/`exp` (so they need not know, or declare, the queues a session was in);
+ * every queue script ignores entries whose session is gone, and the writing ones (enqueue) delete
+ * them. Sessions are never revived (random ids; renew refuses a missing one), so an ignored entry
+ * stays dead. The cost: a queue nobody enqueues on again keeps its dead entries (a few bytes).
+ *
+ * Fencing tokens are `max(rev + 1, server time in µs)` (`next_token`), so they keep growing when a
+ * restart without persistence, or AOF `everysec`, loses the counter's tail (as long as the
+ * server's clock is not set back further than what was lost); µs since 1970 (~1.8e15) stay far
+ * below 2^53.
+ *
+ * No Redis key TTL is used: a session dies only by `reap` (rules in silence-watch.ts) or by its
+ * owner ending it, so a server clock step cannot expire anything. Tokens and revisions are
+ * integers below 2^53 (exact as Lua numbers and zset scores), returned as strings formatted with
+ * `%d` (Lua's `tostring` would use `%.14g`).
+ */
+
+/** The layout this code reads and writes; a store with another version is refused. */
+export const REDIS_FORMAT_VERSION = 1;
+
+/** A script with its SHA1, for EVALSHA (EVAL when the server's script cache lacks it). */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha1: string;
+}
+
+const PRELUDE = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function int(n) return string.format('%d', n) end
+local function alive(sess, sid) return redis.call('HEXISTS', sess, sid) == 1 end
+local function prune(sess, q, qi)
+  local changed = false
+  for _, m in ipairs(redis.call('ZRANGE', q, 0, -1)) do
+    if not alive(sess, m) then
+      redis.call('ZREM', q, m)
+      redis.call('HDEL', qi, m)
+      changed = true
+    end
+  end
+  return changed
+end
+local function next_token(rev)
+  local t = redis.call('INCR', rev)
+  local time = redis.call('TIME')
+  local floor = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  if t < floor then
+    redis.call('SET', rev, int(floor))
+    t = floor
+  end
+  return t
+end
+local function write_value(rev, kv, kvrev, kvidx, key, value)
+  local r = redis.call('INCR', rev)
+  redis.call('HSET', kv, key, value)
+  redis.call('HSET', kvrev, key, int(r))
+  redis.call('ZADD', kvidx, 0, key)
+end
+`;
+
+function script(name: string, body: string): LuaScript {
+  const source = `${PRELUDE}\n${body.trim()}\n`;
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+export const SCRIPTS = {
+  /** KEYS meta; ARGV format, version. Creates the meta hash, or returns what it holds: 'ok' or 'format:<f>:<v>'. */
+  init: script(
+    'init',
+    `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'version', ARGV[2])
+  return 'ok'
+end
+local f = redis.call('HGET', KEYS[1], 'format') or ''
+local v = redis.call('HGET', KEYS[1], 'version') or ''
+if f == ARGV[1] and v == ARGV[2] then return 'ok' end
+return 'format:' .. f .. ':' .. v
+`,
+  ),
+
+  /** KEYS sess, ren, exp; ARGV sid, ttl ms, info. Inserts the session (no-op when it exists). */
+  openSession: script(
+    'openSession',
+    `
+if alive(KEYS[1], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], '0')
+redis.call('ZADD', KEYS[3], now_ms() + tonumber(ARGV[2]), ARGV[1])
+return 1
+`,
+  ),
+
+  /**
+   * KEYS sess, ren, exp, then (q, qi) per stale entry; ARGV sid, ttl ms, channel, then the stale
+   * tokens. 0 when the session is gone (never revived); else counts the renewal, extends the
+   * expiry and deletes the stale entries (only where the token still matches).
+   */
+  renew: script(
+    'renew',
+    `
+local sid = ARGV[1]
+if not alive(KEYS[1], sid) then return 0 end
+redis.call('HINCRBY', KEYS[2], sid, 1)
+redis.call('ZADD', KEYS[3], now_ms() + tonumber(ARGV[2]), sid)
+local changed = false
+for i = 4, #ARGV do
+  local q, qi = KEYS[4 + (i - 4) * 2], KEYS[5 + (i - 4) * 2]
+  local score = redis.call('ZSCORE', q, sid)
+  if score and tonumber(score) == tonumber(ARGV[i]) then
+    redis.call('ZREM', q, sid)
+    redis.call('HDEL', qi, sid)
+    changed = true
+  end
+end
+if changed then redis.call('PUBLISH', ARGV[3], 'q') end
+return 1
+`,
+  ),
+
+  /** KEYS sess, ren, exp; ARGV sid, channel. Deletes the session (its queue entries die with it). */
+  endSession: script(
+    'endSession',
+    `
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if n == 1 then redis.call('PUBLISH', ARGV[2], 's') end
+return n
+`,
+  ),
+
+  /**
+   * KEYS sess, ren, exp; ARGV sid, observed renewal count, channel. Deletes the session only if
+   * its count is still the observed one AND the server's clock says it expired; 1 when reaped.
+   */
+  reap: script(
+    'reap',
+    `
+local r = redis.call('HGET', KEYS[2], ARGV[1])
+if not r or r ~= ARGV[2] then return 0 end
+local e = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if e and tonumber(e) >= now_ms() then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 's')
+return 1
+`,
+  ),
+
+  /**
+   * KEYS rev, sess, q, qi; ARGV sid, info, has info ('1'/'0'), only if free ('1'/'0'), channel.
+   * Returns the entry's token (the existing one on a retry), '-1' when the session is gone, nil
+   * when only-if-free and the name has a live entry. Prunes dead entries first.
+   */
+  enqueue: script(
+    'enqueue',
+    `
+local sid = ARGV[1]
+if not alive(KEYS[2], sid) then return '-1' end
+local changed = prune(KEYS[2], KEYS[3], KEYS[4])
+local mine = redis.call('ZSCORE', KEYS[3], sid)
+local result = false
+if mine then
+  result = int(tonumber(mine))
+elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) == 0 then
+  local t = next_token(KEYS[1])
+  redis.call('ZADD', KEYS[3], t, sid)
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[4], sid, ARGV[2]) end
+  changed = true
+  result = int(t)
+end
+if changed then redis.call('PUBLISH', ARGV[5], 'q') end
+return result
+`,
+  ),
+
+  /** KEYS q, qi; ARGV sid, token, channel. Deletes the entry if it still has that token. */
+  release: script(
+    'release',
+    `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'q')
+return 1
+`,
+  ),
+
+  /** KEYS sess, q; ARGV sid, token. Read only: {present, a live entry ahead}. */
+  turn: script(
+    'turn',
+    `
+local token = tonumber(ARGV[2])
+local present, ahead = 0, 0
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local m, s = entries[i], tonumber(entries[i + 1])
+  if alive(KEYS[1], m) then
+    if m == ARGV[1] and s == token then present = 1 elseif s < token then ahead = 1 end
+  end
+end
+return {present, ahead}
+`,
+  ),
+
+  /**
+   * KEYS sess, exp, q, qi. Read only: the live entries in token order, flat: token, info ('=' +
+   * info, or '' for none), ms until the session expires by the server's clock.
+   */
+  liveRows: script(
+    'liveRows',
+    `
+local now = now_ms()
+local out = {}
+local entries = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local m = entries[i]
+  if alive(KEYS[1], m) then
+    local e = tonumber(redis.call('ZSCORE', KEYS[2], m) or now)
+    local info = redis.call('HGET', KEYS[4], m)
+    out[#out + 1] = int(tonumber(entries[i + 1]))
+    out[#out + 1] = info and ('=' .. info) or ''
+    out[#out + 1] = int(e - now)
+  end
+end
+return out
+`,
+  ),
+
+  /**
+   * KEYS sess, rev, kv, kvrev, kvidx, then the queue of each guard; ARGV key, value, if absent
+   * ('1'/'0'), channel, then (sid, token) per guard. 'lost:<i>' (1-based) for the first guard
+   * whose session is gone, whose entry is gone or has another token, or that has a live entry
+   * ahead; 'exists' for if-absent on an existing key; else writes and returns 'ok'.
+   */
+  guardedPut: script(
+    'guardedPut',
+    `
+local n = (#ARGV - 4) / 2
+for i = 1, n do
+  local sid, tok, q = ARGV[3 + 2 * i], ARGV[4 + 2 * i], KEYS[5 + i]
+  if not alive(KEYS[1], sid) then return 'lost:' .. i end
+  local s = redis.call('ZSCORE', q, sid)
+  if not s or tonumber(s) ~= tonumber(tok) then return 'lost:' .. i end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', q, '-inf', '(' .. tok)) do
+    if alive(KEYS[1], m) then return 'lost:' .. i end
+  end
+end
+if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 'exists' end
+write_value(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], 'kv')
+return 'ok'
+`,
+  ),
+
+  /** KEYS rev, kv, kvrev, kvidx; ARGV key, value, channel. */
+  put: script(
+    'put',
+    `
+write_value(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'kv')
+return 1
+`,
+  ),
+
+  /** KEYS kv, kvrev, kvidx; ARGV key, channel. */
+  delete: script(
+    'delete',
+    `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'kv')
+return 1
+`,
+  ),
+
+  /** KEYS kvidx, kv; ARGV prefix. Read only: key, value, key, value… sorted by key (bytes). */
+  list: script(
+    'list',
+    `
+local lo, hi = '-', '+'
+if ARGV[1] ~= '' then lo, hi = '[' .. ARGV[1], '(' .. ARGV[1] .. '\\255' end
+local out = {}
+for _, k in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], lo, hi)) do
+  local v = redis.call('HGET', KEYS[2], k)
+  if v then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+end
+return out
+`,
+  ),
+
+  /** KEYS kvidx, kvrev; ARGV prefix. Read only: '<count>:<highest revision>' of the keys under it. */
+  fingerprint: script(
+    'fingerprint',
+    `
+local lo, hi = '-', '+'
+if ARGV[1] ~= '' then lo, hi = '[' .. ARGV[1], '(' .. ARGV[1] .. '\\255' end
+local count, top = 0, 0
+for _, k in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], lo, hi)) do
+  count = count + 1
+  local r = tonumber(redis.call('HGET', KEYS[2], k) or '0')
+  if r > top then top = r end
+end
+return int(count) .. ':' .. int(top)
+`,
+  ),
+} as const satisfies Record<string, LuaScript>;

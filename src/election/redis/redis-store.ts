@@ -1,0 +1,239 @@
+import { BackendStorageError, LockdError } from '../../errors.js';
+import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
+import type { RedisChangeFeed } from './redis-change-feed.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { RedisLink } from './redis-link.js';
+import type { RedisReaper } from './redis-reaper.js';
+import { SCRIPTS, type LuaScript } from './redis-scripts.js';
+
+/** The connections a store spreads its calls over, by purpose. */
+export interface RedisLinks {
+  /** Session opens and renewals only, so that a burst of other calls never delays a renewal. */
+  renew: RedisLink;
+  /** Everything else, each call on the least busy one. */
+  statements: readonly RedisLink[];
+}
+
+/** Deadlines of the store's calls (ms). */
+export interface RedisDeadlines {
+  renewMs: number;
+  statementMs: number;
+}
+
+/**
+ * The Redis driver (src/election/rows/row-store.ts) for one cluster: each operation is one Lua
+ * script of redis-scripts.ts (or one read command), under a deadline of lockd's own; a dead
+ * session is reaped by `RedisReaper` by the observed-silence rule. Throws only lockd's typed
+ * errors (see redis-errors.ts); a `BackendUnavailableError` from a write means its outcome is
+ * unknown, and the caller settles it by retrying (the writes are idempotent per session and token).
+ *
+ * A queue entry is keyed by its session within the queue of its name, so deleting one needs the
+ * name: the store remembers the name of every token it queued (`rowNames`) until the entry is
+ * deleted or its session ends. Only this store deletes its own entries, and it always queued them
+ * first; an entry it has forgotten dies with its session.
+ */
+export class RedisStore implements RowStore {
+  lastFailure: string | undefined;
+  private readonly rowNames = new Map<bigint, { name: string; session: string }>();
+
+  constructor(
+    private readonly keys: RedisKeys,
+    private readonly links: RedisLinks,
+    private readonly deadlines: RedisDeadlines,
+    readonly changes: RedisChangeFeed,
+    private readonly reaper: RedisReaper,
+  ) {}
+
+  async openSession(id: string, ttlMs: number, info: string): Promise<void> {
+    const k = this.keys;
+    await this.call(this.links.renew, SCRIPTS.openSession, [k.sess, k.ren, k.exp], [id, String(ttlMs), info], 'open session', this.deadlines.renewMs);
+  }
+
+  async renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean> {
+    const k = this.keys;
+    const keys = [k.sess, k.ren, k.exp];
+    const tokens: string[] = [];
+    for (const token of staleTokens) {
+      const row = this.rowNames.get(token);
+      if (row === undefined || row.session !== id) continue;
+      keys.push(k.queue(row.name), k.queueInfo(row.name));
+      tokens.push(String(token));
+    }
+    const alive = await this.call(this.links.renew, SCRIPTS.renew, keys, [id, String(ttlMs), k.channel, ...tokens], 'renew session', this.deadlines.renewMs);
+    if (alive === 1) for (const token of staleTokens) this.rowNames.delete(token);
+    return alive === 1;
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    const k = this.keys;
+    await this.statement(SCRIPTS.endSession, [k.sess, k.ren, k.exp], [id, k.channel], 'end session');
+    for (const [token, row] of this.rowNames) if (row.session === id) this.rowNames.delete(token);
+  }
+
+  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined> {
+    const k = this.keys;
+    const reply = await this.statement(
+      SCRIPTS.enqueue,
+      [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
+      [session, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel],
+      'queue a holder',
+    );
+    if (reply === null) return null;
+    const token = this.integer(reply, 'queue a holder');
+    if (token === -1n) return undefined;
+    this.rowNames.set(token, { name, session });
+    return token;
+  }
+
+  async deleteHolder(session: string, token: bigint): Promise<void> {
+    const row = this.rowNames.get(token);
+    // Not queued through this store (or already deleted): nothing of ours to delete.
+    if (row === undefined || row.session !== session) return;
+    const k = this.keys;
+    await this.statement(SCRIPTS.release, [k.queue(row.name), k.queueInfo(row.name)], [session, String(token), k.channel], 'release a holder');
+    this.rowNames.delete(token);
+  }
+
+  async turn(name: string, token: bigint): Promise<Turn> {
+    const row = this.rowNames.get(token);
+    const reply = await this.statement(SCRIPTS.turn, [this.keys.sess, this.keys.queue(name)], [row?.session ?? '', String(token)], 'look at a queue');
+    const [present, ahead] = Array.isArray(reply) ? reply : [];
+    // A dead holder ahead is reaped by the reaper, whose message (or the feed's fallback) wakes us.
+    return { present: present === 1, holder: present === 1 && ahead === 0, wakeAt: Infinity };
+  }
+
+  async liveRows(name: string): Promise<LiveRow[]> {
+    const k = this.keys;
+    const flat = this.strings(await this.statement(SCRIPTS.liveRows, [k.sess, k.exp, k.queue(name), k.queueInfo(name)], [], 'read a queue'), 'read a queue');
+    const rows: LiveRow[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const info = flat[i + 1] as string;
+      rows.push({ token: BigInt(flat[i] as string), info: info === '' ? null : info.slice(1), remainingMs: Number(flat[i + 2]) });
+    }
+    return rows;
+  }
+
+  /**
+   * Finds the queues of the names under `prefix` with SCAN (a listing for operators, not a
+   * contract hot path: it walks the keyspace in pages), then reads each like `liveRows`.
+   */
+  async rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]> {
+    const base = this.keys.queue('');
+    const pattern = `${globEscape(base + prefix)}*`;
+    const names = new Set<string>();
+    let cursor = '0';
+    do {
+      const reply = await this.command(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'], 'list the queues');
+      const [next, keys] = Array.isArray(reply) ? (reply as [unknown, unknown]) : [];
+      if (typeof next !== 'string' || !Array.isArray(keys)) throw this.failed(new BackendStorageError('redis backend: list the queues: unexpected answer'));
+      for (const key of keys) if (typeof key === 'string') names.add(key.slice(base.length));
+      cursor = next;
+    } while (cursor !== '0');
+    const rows: { name: string; token: bigint; info: string | null }[] = [];
+    for (const name of [...names].sort()) {
+      for (const row of await this.liveRows(name)) rows.push({ name, token: row.token, info: row.info });
+    }
+    return rows;
+  }
+
+  async guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }> {
+    const k = this.keys;
+    const reply = await this.statement(
+      SCRIPTS.guardedPut,
+      [k.sess, k.rev, k.kv, k.kvrev, k.kvidx, ...guards.map((g) => k.queue(g.name))],
+      [key, value, ifAbsent ? '1' : '0', k.channel, ...guards.flatMap((g) => [g.session, String(g.token)])],
+      `guarded write of ${key}`,
+    );
+    const result = typeof reply === 'string' ? reply : '';
+    if (result === 'ok') return { written: true };
+    if (result === 'exists') return { written: false };
+    const lost = guards[Number(result.slice('lost:'.length)) - 1];
+    if (!result.startsWith('lost:') || lost === undefined) {
+      throw this.failed(new BackendStorageError(`redis backend: guarded write of ${key}: unexpected answer "${String(reply)}"`));
+    }
+    return { lost };
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    const k = this.keys;
+    await this.statement(SCRIPTS.put, [k.rev, k.kv, k.kvrev, k.kvidx], [key, value, k.channel], `write of ${key}`);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const reply = await this.command(['HGET', this.keys.kv, key], `read of ${key}`);
+    return typeof reply === 'string' ? reply : undefined;
+  }
+
+  async list(prefix: string): Promise<{ key: string; value: string }[]> {
+    const flat = this.strings(await this.statement(SCRIPTS.list, [this.keys.kvidx, this.keys.kv], [prefix], `list of ${prefix}`), `list of ${prefix}`);
+    const out: { key: string; value: string }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ key: flat[i] as string, value: flat[i + 1] as string });
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = this.keys;
+    await this.statement(SCRIPTS.delete, [k.kv, k.kvrev, k.kvidx], [key, k.channel], `delete of ${key}`);
+  }
+
+  async fingerprint(prefix: string): Promise<string> {
+    const reply = await this.statement(SCRIPTS.fingerprint, [this.keys.kvidx, this.keys.kvrev], [prefix], `watch of ${prefix}`);
+    return String(reply);
+  }
+
+  async close(): Promise<void> {
+    this.reaper.stop();
+    this.changes.stop();
+    this.links.renew.close();
+    for (const link of this.links.statements) link.close();
+  }
+
+  private leastBusy(): RedisLink {
+    return this.links.statements.reduce((best, l) => (l.inFlight < best.inFlight ? l : best));
+  }
+
+  private statement(script: LuaScript, keys: readonly string[], args: readonly string[], what: string): Promise<unknown> {
+    return this.call(this.leastBusy(), script, keys, args, what, this.deadlines.statementMs);
+  }
+
+  private async command(args: string[], what: string): Promise<unknown> {
+    try {
+      const reply = await this.leastBusy().call(args, this.deadlines.statementMs, what);
+      this.lastFailure = undefined;
+      return reply;
+    } catch (err) {
+      throw this.failed(err as LockdError);
+    }
+  }
+
+  private async call(link: RedisLink, script: LuaScript, keys: readonly string[], args: readonly string[], what: string, deadlineMs: number): Promise<unknown> {
+    try {
+      const reply = await link.script(script, keys, args, deadlineMs, what);
+      this.lastFailure = undefined;
+      return reply;
+    } catch (err) {
+      throw this.failed(err as LockdError);
+    }
+  }
+
+  /** A token or count the scripts return as a decimal string. */
+  private integer(reply: unknown, what: string): bigint {
+    if (typeof reply === 'string' && /^-?\d+$/.test(reply)) return BigInt(reply);
+    throw this.failed(new BackendStorageError(`redis backend: ${what}: unexpected answer "${String(reply)}"`));
+  }
+
+  private strings(reply: unknown, what: string): string[] {
+    if (Array.isArray(reply) && reply.every((x) => typeof x === 'string')) return reply as string[];
+    throw this.failed(new BackendStorageError(`redis backend: ${what}: unexpected answer`));
+  }
+
+  private failed(err: LockdError): LockdError {
+    this.lastFailure = err.message;
+    return err;
+  }
+}
+
+/** `text` as a literal in a SCAN MATCH pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { freePort } from './ports.js';
+import { requireBinary } from './require-binary.js';
+import { ServerProcess, type TestServer } from './server-process.js';
+
+/** Debian 12's redis-server (7.0). */
+const REDIS_SERVER = '/usr/bin/redis-server';
+const readyTimeoutMs = 30_000;
+const host = '127.0.0.1';
+
+/** One redis-server on loopback, its AOF and log in a temp dir; no password. */
+export interface RedisServer extends TestServer {
+  /** `redis://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Runs one command on a new connection (for tests that look at or change the server). */
+  send(args: string[]): Promise<unknown>;
+}
+
+/**
+ * Starts `redis-server` (Debian's `redis-server` package) on a port from `freePort()`, with its
+ * files in `mkdtemp(tmpdir()/lockd-redis-)`: `--appendonly yes --appendfsync always --save ''`, so
+ * that a SIGKILL and restart keep every acknowledged write, and `--set-proc-title no` (the command
+ * line stays visible to `pkill -f`). No libfaketime option: redis-server 7.0 (its jemalloc reads the
+ * clock while libfaketime initializes) does not start under it (recursive clock_gettime). Retries on a port clash; throws when
+ * the binary is missing (never a skip: CI must fail) or the server does not answer PING within
+ * 30 s. A test process that exits leaves no server behind; `stop()` removes the files.
+ */
+export async function startRedis(): Promise<RedisServer> {
+  requireBinary(REDIS_SERVER, 'redis-server');
+  const dir = mkdtempSync(join(tmpdir(), 'lockd-redis-'));
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const server = new Server(dir, await freePort());
+    try {
+      await server.launch();
+      return server;
+    } catch (err) {
+      lastError = err;
+      await server.kill();
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(`redis-server did not start: ${String(lastError)}`);
+}
+
+class Server extends ServerProcess implements RedisServer {
+  readonly url: string;
+  readonly host = host;
+
+  constructor(
+    dir: string,
+    readonly port: number,
+  ) {
+    super(dir, 'redis', readyTimeoutMs);
+    this.url = `redis://${host}:${port}`;
+  }
+
+  protected command(): ReturnType<ServerProcess['command']> {
+    const args = ['--port', String(this.port), '--bind', host, '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+    // Keep argv as the process title, so that scripts/test-all.sh finds a leftover by its --dir.
+    args.push('--set-proc-title', 'no');
+    return { file: REDIS_SERVER, args, options: { cwd: this.dir } };
+  }
+
+  protected isReady(): Promise<boolean> {
+    return this.send(['PING']).then(
+      (reply) => reply === 'PONG',
+      () => false,
+    );
+  }
+
+  /** One command on a new connection; rejects when it cannot connect within a second. */
+  async send(args: string[]): Promise<unknown> {
+    const client = createClient({ url: this.url, RESP: 2, disableOfflineQueue: true, socket: { connectTimeout: 1000, reconnectStrategy: false } });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return await client.sendCommand(args);
+    } finally {
+      try {
+        client.destroy();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
