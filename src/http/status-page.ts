@@ -1,7 +1,7 @@
 /**
  * The status page served at `/`: one self-contained HTML document (inline CSS and script, no
  * external assets, no framework) that fetches `status?limit=1000` every 5 seconds and shows the
- * cluster, the leader with its lease headroom, the candidates with their clock offsets, the storage
+ * cluster, the leader with its lease headroom, the candidates with their clock offsets, held locks, the storage
  * estimate against its budget, and the jobs sorted by attention (failing, missed or skipped,
  * running, then by next slot; the order of `NEEDS_ATTENTION` in observe/status-summary.ts) with
  * each job's last outcome, token and missed and skipped totals. It shows only
@@ -54,6 +54,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <main>
   <section><h2>Leader</h2><div id="leader"></div></section>
   <section><h2>Candidates</h2><ul id="candidates"></ul><p class="muted" id="storage"></p></section>
+  <section><h2>Held locks</h2><ul id="locks"></ul></section>
   <section><h2>Jobs</h2><div class="counts" id="counts"></div><p class="muted" id="paging"></p><ul id="jobs"></ul></section>
 </main>
 <script>
@@ -128,6 +129,19 @@ function renderCandidates(candidates, leader, clocks) {
   }));
 }
 
+function renderLocks(locks) {
+  if (locks.length === 0) {
+    $("locks").replaceChildren(el("li", "muted", "none"));
+    return;
+  }
+  $("locks").replaceChildren(...locks.map((l) => {
+    const li = el("li", "", l.name);
+    const who = l.holder ? l.holder.node + " (" + l.holder.host + " pid " + l.holder.pid + ") since " + when(l.holder.since) : "a foreign holder";
+    li.append(el("span", "muted", " token " + l.token + ", " + who + (l.waiting ? ", " + l.waiting + " waiting" : "")));
+    return li;
+  }));
+}
+
 function mebibytes(bytes) {
   return (bytes / 1048576).toFixed(1) + " MiB";
 }
@@ -181,6 +195,7 @@ async function refresh() {
     renderLeader(status.leader);
     renderCandidates(status.candidates, status.leader, status.clocks);
     renderStorage(status.storage);
+    renderLocks(status.locks);
     renderJobs(status);
     $("updated").className = "";
     $("updated").textContent = "updated " + when(status.at) + ", every " + REFRESH_MS / 1000 + " s";

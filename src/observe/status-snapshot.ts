@@ -1,4 +1,4 @@
-import type { Backend, CandidateInfo, ElectionView, KeyValue } from '../election/backend.js';
+import type { Backend, CandidateInfo, ElectionView, KeyValue, LockView } from '../election/backend.js';
 import type { JobConfig, LockdConfig } from '../config/types.js';
 import { clocksPrefix, parsePublished } from '../clock-peers.js';
 import { jobStateKey, runsPrefix, slotOfRunKey, type JobState, type RunRecord } from '../scheduler/records.js';
@@ -36,6 +36,8 @@ interface StatusHeader {
    * reader's config (`LockdConfig.storage`), not measured in the store.
    */
   storage: { budgetBytes: number; estimateBytes: number };
+  /** Every held lock (job locks, `lockd lock`, library locks), by name; see `Backend.locks`. */
+  locks: Array<{ name: string; token: string; holder: CandidateInfo | null; waiting: number }>;
 }
 
 /** The shape of `lockd status --json` (DESIGN §8). */
@@ -66,25 +68,30 @@ const READS_IN_FLIGHT = 32;
 
 /**
  * Reads who leads and what the jobs did last and do next, straight from the backend (no daemon
- * needed): `opts.jobs` (default every configured job), with a summary over them. Backend calls:
+ * needed): `opts.jobs` (default every configured job), with a summary over them. Backend calls: `locks`,
  * `observe`, one `list` of every job state, and one `list` per job of its run records (a
  * job's history, `history` records at most); only the newest record of each is parsed. `next` is
  * computed once per distinct (schedule, time zone). Throws `BackendUnavailableError` when the
  * backend cannot be read.
  */
 export async function collectStatus(backend: Backend, config: LockdConfig, nowMs: number, opts: { jobs?: readonly JobConfig[] } = {}): Promise<StatusSnapshot> {
-  const [view, clocks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), readJobs(backend, opts.jobs ?? config.jobs, nowMs)]);
-  return { ...header(backend, config, view, clocks, nowMs), summary: summarize(jobs), jobs, at: new Date(nowMs).toISOString() };
+  const [view, clocks, locks, jobs] = await Promise.all([
+    backend.observe(),
+    backend.list(clocksPrefix),
+    backend.locks(),
+    readJobs(backend, opts.jobs ?? config.jobs, nowMs),
+  ]);
+  return { ...header(backend, config, view, clocks, locks, nowMs), summary: summarize(jobs), jobs, at: new Date(nowMs).toISOString() };
 }
 
 /** `/status?offset=&limit=`: reads only the page's jobs (see `collectStatus`). Throws like it. */
 export async function collectStatusPage(backend: Backend, config: LockdConfig, nowMs: number, page: { offset: number; limit: number }): Promise<StatusPage> {
   const selected = config.jobs.slice(page.offset, page.offset + page.limit);
-  const [view, clocks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), readJobs(backend, selected, nowMs)]);
-  return { ...header(backend, config, view, clocks, nowMs), total: config.jobs.length, offset: page.offset, limit: page.limit, jobs, at: new Date(nowMs).toISOString() };
+  const [view, clocks, locks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), backend.locks(), readJobs(backend, selected, nowMs)]);
+  return { ...header(backend, config, view, clocks, locks, nowMs), total: config.jobs.length, offset: page.offset, limit: page.limit, jobs, at: new Date(nowMs).toISOString() };
 }
 
-function header(backend: Backend, config: LockdConfig, view: ElectionView, clocks: KeyValue[], nowMs: number): StatusHeader {
+function header(backend: Backend, config: LockdConfig, view: ElectionView, clocks: KeyValue[], locks: LockView[], nowMs: number): StatusHeader {
   const live = new Set(view.candidates.map((c) => c.node));
   return {
     cluster: config.cluster,
@@ -96,6 +103,7 @@ function header(backend: Backend, config: LockdConfig, view: ElectionView, clock
       .filter((c) => c !== undefined && live.has(c.node))
       .map((c) => ({ node: c!.node, offsetMs: c!.wall - nowMs })),
     storage: config.storage,
+    locks: locks.map((l) => ({ name: l.name, token: l.token.toString(), holder: l.holder, waiting: l.waiting })),
   };
 }
 

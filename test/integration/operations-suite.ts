@@ -93,6 +93,29 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(' ')}`);
     });
 
+    it('locks: lists each held lock with its holder, token and waiters (text and --json)', async () => {
+      const config = cluster.writeConfig('lister', '  {}');
+      const held = cluster.file('listed-held');
+      const holder = new LockdProcess('list-holder', ['lock', 'listed', '-c', config, '--', 'sh', '-c', `echo $LOCKD_FENCING_TOKEN > ${held}; sleep 30`]);
+      await waitForFile(held, 10_000);
+      const token = readFileSync(held, 'utf8').trim();
+      const json = await runLockd(['locks', '--json', '-c', config]);
+      assert.equal(json.code, 0, json.stderr);
+      const listed = (JSON.parse(json.stdout) as Array<{ name: string; token: string; holder: { node: string; pid: number } | null; waiting: number }>).find((l) => l.name === 'listed');
+      assert.deepEqual(listed && { token: listed.token, node: listed.holder?.node, pid: listed.holder?.pid, waiting: listed.waiting }, {
+        token,
+        node: 'lister',
+        pid: holder.pid,
+        waiting: 0,
+      });
+      const text = await runLockd(['locks', '-c', config]);
+      assert.match(text.stdout, new RegExp(`^listed\\s+${token}\\s+lister\\s`, 'm'));
+      holder.signal('SIGTERM');
+      await holder.exited;
+      const after = await runLockd(['locks', '--json', '-c', config]);
+      assert.equal((JSON.parse(after.stdout) as Array<{ name: string }>).some((l) => l.name === 'listed'), false, 'a released lock is still listed');
+    });
+
     it('lock a b: several locks in sorted order, all or nothing; {a,b} and {b,a} at once never deadlock', async () => {
       const config = cluster.writeConfig('multi', '  {}');
       const log = cluster.file('multi-log');

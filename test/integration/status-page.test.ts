@@ -69,6 +69,8 @@ describe('status page', { timeout: 120_000 }, () => {
     // Its own clock, against the replica that serves the page (itself).
     assert.match(await text('#candidates'), /clock [+-]\d+\.\d s/);
     assert.match(await text('#storage'), /at most \d+\.\d MiB of the 1024\.0 MiB storage_budget/);
+    // `slow` runs for two minutes: its job lock is held by the leader meanwhile.
+    assert.match(await text('#locks'), /slow token \d+, node-a \(/);
     // The skipped count is in the job's state, written just after the skipped record: wait for it.
     await page.waitForFunction(`/skipped [1-9]/.test(document.querySelector('[data-job="slow"] .detail')?.textContent ?? '')`, { timeout: 20_000 });
     assert.match(await text('#counts'), /skipped slots in total [1-9]\d*/);

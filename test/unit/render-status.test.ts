@@ -43,6 +43,7 @@ const withLeader: StatusSnapshot = {
     { node: 'web-2', offsetMs: 3_600_400 },
   ],
   storage: { budgetBytes: 512 * 1024 ** 2, estimateBytes: 950 * 1024 },
+  locks: [],
   summary: summarize(jobs),
   jobs,
   at: '2026-11-29T10:00:00.000Z',
