@@ -87,11 +87,11 @@ export class EtcdBackend implements Backend {
 
   async locks(): Promise<LockView[]> {
     this.ensureOpen();
-    // Each contender's key is `<locks><name>/<lease>`; by creation, the first of a name holds.
+    // Each contender's key is `<locks>/<name>/<lease>`; by creation, the first of a name holds.
     const res = await this.rpc.range(allByCreation(this.layout.locks), 'list locks');
     const views = new Map<string, LockView>();
     for (const kv of res.kvs) {
-      const rest = kv.key.toString().slice(this.layout.locks.length);
+      const rest = kv.key.toString().slice(this.layout.locks.length + 1);
       const name = rest.slice(0, rest.lastIndexOf('/'));
       const seen = views.get(name);
       if (seen) seen.waiting++;

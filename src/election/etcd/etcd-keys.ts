@@ -11,7 +11,7 @@ export interface EtcdLayout {
   readonly root: string;
   /** `lockd/<cluster>/leader`: what `etcdctl elect -l` is given. */
   readonly election: string;
-  /** `lockd/<cluster>/lock/`: every lock's keys are under it. */
+  /** `lockd/<cluster>/lock`: every lock's keys are under `<locks>/` (a prefix like `election`). */
   readonly locks: string;
   /** `lockd/<cluster>/lock/<name>`: what `etcdctl lock` is given. Throws `UsageError` on an unsafe name. */
   lock(name: string): string;
@@ -32,7 +32,7 @@ export function etcdLayout(cluster: string): EtcdLayout {
   return {
     root,
     election,
-    locks,
+    locks: locks.slice(0, -1),
     lock(name) {
       // A `/` would nest one lock's keys inside another's prefix, making them contend.
       if (name === '' || name.includes('/')) throw new UsageError(`invalid lock name "${name}": must be non-empty without "/"`);
