@@ -18,6 +18,9 @@ export async function migrate(link: PgLink, schema: string, cluster: string, dea
     link.query<R>(text, values, deadlineMs * 4, 'schema setup');
   await q('BEGIN');
   try {
+    // Replicas starting together queue on the lock below while the first creates the schema: the
+    // session's lock timeout (a fraction of the margin, for contract calls) is far too short here.
+    await q("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $1, true)", [`${deadlineMs * 4}ms`]);
     await q('SELECT pg_advisory_xact_lock($1, $2)', [MIGRATION_LOCK.namespace, MIGRATION_LOCK.key]);
     const [found] = await q<{ meta: string | null }>('SELECT to_regclass($1)::text AS meta', [`${s}.meta`]);
     if (found?.meta === null) {

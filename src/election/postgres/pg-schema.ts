@@ -14,7 +14,8 @@
  *   a row in a session being reaped impossible.
  * - `kv`: data keys; `rev` from a sequence, so a watcher can tell a prefix changed.
  *
- * Each change calls `pg_notify('<schema>_changes', cluster)` (delivered at commit).
+ * Each change someone may wait for calls `pg_notify('<schema>_changes', cluster)` (delivered at
+ * commit): a release with waiters, a reap, a session's end, a data write.
  */
 
 /** The schema this code reads and writes; a database with another version is refused. */
@@ -77,8 +78,8 @@ BEGIN
     RETURN NULL;
   END IF;
   UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;
+  -- No NOTIFY: a row at the back of a queue changes nobody's turn.
   INSERT INTO ${s}.holders (cluster, token, name, session, info) VALUES (p_cluster, t, p_name, p_session, p_info);
-  ${notify};
   RETURN t;
 EXCEPTION WHEN foreign_key_violation THEN
   RETURN -1;
@@ -120,11 +121,13 @@ BEGIN
   IF FOUND THEN ${notify}; END IF;
 END $$;
 
+-- Notifies only when someone waits on the name: a release nobody waits for wakes nobody.
 CREATE FUNCTION ${s}.release(p_cluster text, p_session uuid, p_token bigint)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE n text;
 BEGIN
-  DELETE FROM ${s}.holders WHERE cluster = p_cluster AND token = p_token AND session = p_session;
-  IF FOUND THEN ${notify}; END IF;
+  DELETE FROM ${s}.holders WHERE cluster = p_cluster AND token = p_token AND session = p_session RETURNING name INTO n;
+  IF FOUND AND EXISTS (SELECT 1 FROM ${s}.holders WHERE cluster = p_cluster AND name = n) THEN ${notify}; END IF;
 END $$;
 
 -- Writes p_key = p_value if every guard (p_sessions[i], p_names[i], p_tokens[i]) still holds:

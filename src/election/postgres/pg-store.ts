@@ -2,9 +2,9 @@ import { BackendStorageError, LockdError } from '../../errors.js';
 import { prefixRange } from '../rows/prefix-range.js';
 import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
 import type { PgAdvisoryLocks } from './pg-advisory.js';
-import type { PgChangeFeed } from './pg-change-feed.js';
 import type { PgLink } from './pg-link.js';
-import type { PgReaper } from './pg-reaper.js';
+import type { PushFeed } from '../rows/push-feed.js';
+import type { SilenceReaper } from '../rows/silence-reaper.js';
 import { POOLED_MESSAGE } from './pg-session-check.js';
 
 /** The connections a store spreads its calls over, by purpose. */
@@ -24,7 +24,7 @@ export interface PgDeadlines {
 /**
  * The PostgreSQL driver (src/election/rows/row-store.ts) for one cluster in one schema: each
  * operation is one statement or one function call of pg-schema.ts, under a deadline of lockd's
- * own; a dead session is reaped by `PgReaper` by the observed-silence rule. Throws only lockd's
+ * own; a dead session is reaped by the reaper (pg-reaper.ts) by the observed-silence rule. Throws only lockd's
  * typed errors (see pg-errors.ts); a `BackendUnavailableError` from a write means its outcome is
  * unknown, and the caller settles it by reading (the writes are idempotent per session and token).
  */
@@ -37,8 +37,8 @@ export class PgStore implements RowStore {
     private readonly cluster: string,
     private readonly links: PgLinks,
     private readonly deadlines: PgDeadlines,
-    readonly changes: PgChangeFeed,
-    private readonly reaper: PgReaper,
+    readonly changes: PushFeed,
+    private readonly reaper: SilenceReaper,
     readonly advisory: PgAdvisoryLocks,
   ) {
     this.s = `"${schema}"`;

@@ -5,11 +5,11 @@ import { noSessionWatch, type Backend, type BackendCommonOptions } from '../back
 import { fencingWindow, renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
 import { PgAdvisoryLocks } from './pg-advisory.js';
-import { PgChangeFeed } from './pg-change-feed.js';
+import { pgChangeFeed } from './pg-change-feed.js';
 import { PgLink } from './pg-link.js';
 import { migrate } from './pg-migrate.js';
 import { checkSessionPath } from './pg-session-check.js';
-import { PgReaper } from './pg-reaper.js';
+import { pgReaper } from './pg-reaper.js';
 import { changeChannel } from './pg-schema.js';
 import { PgStore } from './pg-store.js';
 
@@ -60,8 +60,8 @@ export async function createPostgresBackend(config: PostgresConfig, common: Back
   } finally {
     for (const l of setup) l.close();
   }
-  const reaper = new PgReaper(config.schema, common.cluster, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
-  const changes = new PgChangeFeed({ client, timeouts, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
+  const reaper = pgReaper(config.schema, common.cluster, link('reaper'), { ttlMs: common.ttlMs, pollMs: Math.min(500, common.ttlMs / 4), deadlineMs: renewMs, logger });
+  const changes = pgChangeFeed({ client, timeouts, channel: changeChannel(config.schema), cluster: common.cluster, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
   const advisory = new PgAdvisoryLocks({ client, timeouts, logger }, statementMs, logger);
   const store = new PgStore(config.schema, common.cluster, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper, advisory);

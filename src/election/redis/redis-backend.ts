@@ -3,10 +3,10 @@ import { BackendStorageError, UsageError } from '../../errors.js';
 import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
 import { renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
-import { RedisChangeFeed } from './redis-change-feed.js';
+import { redisChangeFeed } from './redis-change-feed.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type RedisConnectOptions } from './redis-link.js';
-import { RedisReaper } from './redis-reaper.js';
+import { redisReaper } from './redis-reaper.js';
 import { REDIS_FORMAT_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 
@@ -65,8 +65,8 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   } finally {
     setup.close();
   }
-  const reaper = new RedisReaper(keys, link('reaper'), common.ttlMs, Math.min(500, common.ttlMs / 4), renewMs, logger);
-  const changes = new RedisChangeFeed({ connect, channel: keys.channel, logger, deadlineMs: statementMs });
+  const reaper = redisReaper(keys, link('reaper'), { ttlMs: common.ttlMs, pollMs: Math.min(500, common.ttlMs / 4), deadlineMs: renewMs, logger });
+  const changes = redisChangeFeed({ connect, channel: keys.channel, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
   const store = new RedisStore(keys, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper);
   reaper.start();

@@ -1,9 +1,9 @@
 import { BackendStorageError, LockdError } from '../../errors.js';
 import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
-import type { RedisChangeFeed } from './redis-change-feed.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
-import type { RedisReaper } from './redis-reaper.js';
+import type { PushFeed } from '../rows/push-feed.js';
+import type { SilenceReaper } from '../rows/silence-reaper.js';
 import { SCRIPTS, type LuaScript } from './redis-scripts.js';
 
 /** The connections a store spreads its calls over, by purpose. */
@@ -23,7 +23,7 @@ export interface RedisDeadlines {
 /**
  * The Redis driver (src/election/rows/row-store.ts) for one cluster: each operation is one Lua
  * script of redis-scripts.ts (or one read command), under a deadline of lockd's own; a dead
- * session is reaped by `RedisReaper` by the observed-silence rule. Throws only lockd's typed
+ * session is reaped by the reaper (redis-reaper.ts) by the observed-silence rule. Throws only lockd's typed
  * errors (see redis-errors.ts); a `BackendUnavailableError` from a write means its outcome is
  * unknown, and the caller settles it by retrying (the writes are idempotent per session and token).
  *
@@ -40,8 +40,8 @@ export class RedisStore implements RowStore {
     private readonly keys: RedisKeys,
     private readonly links: RedisLinks,
     private readonly deadlines: RedisDeadlines,
-    readonly changes: RedisChangeFeed,
-    private readonly reaper: RedisReaper,
+    readonly changes: PushFeed,
+    private readonly reaper: SilenceReaper,
   ) {}
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
