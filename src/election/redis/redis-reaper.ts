@@ -9,8 +9,8 @@ import { SCRIPTS } from './redis-scripts.js';
  * Reaps the dead sessions of a cluster by the observed-silence rule (rows/silence-watch.ts), as
  * pg-reaper.ts does: polls every session's renewal count (`HGETALL ren`) on its own connection
  * every `pollMs`, and again at the moment one becomes due, then runs the `reap` script, which
- * deletes the session only if its count is unchanged and the server's `TIME` is past its expiry,
- * and publishes the change (its queue entries are dead from then on; see redis-scripts.ts). Every
+ * deletes the session only if its count is unchanged and the server's `TIME` is past its expiry
+ * or before its last renewal (a backward step of the server's clock), and publishes the change (its queue entries are dead from then on; see redis-scripts.ts). Every
  * daemon runs one, so a dead holder goes within TTL plus one poll interval even when nobody
  * waits. A new connection drops every observation (the server may have restarted and lost
  * renewals that were acknowledged). Failures are logged at debug and retried on the next poll;
@@ -64,7 +64,7 @@ export class RedisReaper {
       nextDueAt = observed.nextDueAt;
       const k = this.keys;
       for (const { id, renewals } of observed.due) {
-        const reaped = await this.link.script(SCRIPTS.reap, [k.sess, k.ren, k.exp], [id, String(renewals), k.channel], this.deadlineMs, 'reap a session');
+        const reaped = await this.link.script(SCRIPTS.reap, [k.sess, k.ren, k.exp, k.rtime], [id, String(renewals), k.channel], this.deadlineMs, 'reap a session');
         if (reaped === 1) this.logger.info({ session: id }, 'reaped a session silent for longer than the TTL');
       }
     } catch (err) {
