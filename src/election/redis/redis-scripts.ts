@@ -19,8 +19,8 @@ import { createHash } from 'node:crypto';
  *   for ZRANGEBYLEX prefix ranges (byte order, which for UTF-8 is code point order).
  *
  * Queue entries of a session that ended or was reaped are **pruned lazily**: reap and end-session
- * touch only `sess`/`ren`/`exp`/`rtime` (so they need not know, or declare, the queues a session was in);
- * every queue script ignores entries whose session is gone, and the writing ones (enqueue) delete
+ * touch only `sess`/`ren`/`exp`/`rtime` (so they need not know, or declare, the queues a session
+ * was in); every queue script ignores entries whose session is gone, and the writing ones (enqueue) delete
  * them. Sessions are never revived (random ids; renew refuses a missing one), so an ignored entry
  * stays dead. The cost: a queue nobody enqueues on again keeps its dead entries (a few bytes).
  *
