@@ -11,10 +11,11 @@ import { SCRIPTS } from './redis-scripts.js';
  * every `pollMs`, and again at the moment one becomes due, then runs the `reap` script, which
  * deletes the session only if its count is unchanged and the server's `TIME` is past its expiry
  * or before its last renewal (a backward step of the server's clock), and publishes the change
- * (its queue entries are dead from then on; see redis-scripts.ts). Every daemon runs one, so a dead holder goes within TTL plus one poll interval even when nobody
- * waits. A new connection drops every observation (the server may have restarted and lost
- * renewals that were acknowledged). Failures are logged at debug and retried on the next poll;
- * the reaper never throws.
+ * (its queue entries are dead from then on; see redis-scripts.ts). Every daemon runs one, so a
+ * dead holder goes within TTL plus one poll interval even when nobody waits. A new connection
+ * drops every observation (the server may have restarted and lost renewals that were
+ * acknowledged). Failures are logged at debug and retried on the next poll; the reaper never
+ * throws.
  */
 export class RedisReaper {
   private readonly silence: SilenceWatch;
