@@ -11,6 +11,7 @@ import { holdsSqliteWriteLock } from '../test/helpers/freeze.js';
 import { markdownTable, ms, percentile } from './stats.js';
 import { scale, scaleSettings } from './scale.js';
 import { postgresSection } from './postgres.js';
+import { redisSection } from './redis.js';
 
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
@@ -24,13 +25,13 @@ const progress = (what: string): void => void process.stderr.write(`# bench: ${w
  * bench/results/<section>.md; without one, every section, in bench/results/latest.md.
  */
 const only = process.argv[2] ?? process.env.BENCH_ONLY;
-const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale', 'postgres'];
+const SECTIONS = ['latency', 'failover', 'start-delay', 'kill-margin', 'scale', 'postgres', 'redis'];
 if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`no bench section "${only}"; the sections: ${SECTIONS.join(', ')}`);
 const wanted = (section: string): boolean => only === undefined || only === section;
 const TTL_S = 3;
 
-/** The etcd and ZooKeeper servers serve every section but `postgres`, which starts its own server. */
-const needsEtcdAndZk = SECTIONS.some((section) => section !== 'postgres' && wanted(section));
+/** The etcd and ZooKeeper servers serve every section but `postgres` and `redis`, which start their own servers. */
+const needsEtcdAndZk = SECTIONS.some((section) => section !== 'postgres' && section !== 'redis' && wanted(section));
 const etcd = needsEtcdAndZk ? await startEtcd() : undefined;
 const zk = needsEtcdAndZk ? await startZooKeeper() : undefined;
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-'));
@@ -75,6 +76,7 @@ try {
   }
   const scaleSection = wanted('scale') ? await scale(targets, scaleSettings(), progress) : undefined;
   const postgres = wanted('postgres') ? await postgresSection({ ttlS: TTL_S, trials: TRIALS, scale: scaleSettings(), progress }) : [];
+  const redis = wanted('redis') ? await redisSection({ ttlS: TTL_S, trials: TRIALS, progress }) : [];
   const sections: Array<[string, () => string[]]> = [
     [
       'latency',
@@ -137,6 +139,7 @@ try {
     ],
     ['scale', () => [scaleSection ?? '']],
     ['postgres', () => postgres],
+    ['redis', () => redis],
   ];
   const report = [
     `# lockd benchmarks (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`,

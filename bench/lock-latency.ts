@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
 import zookeeper from 'node-zookeeper-client';
 import pg from 'pg';
+import { createClient } from 'redis';
 import type { BackendConfig } from '../src/config/types.js';
 import { createBackend } from '../src/election/create-backend.js';
 import { percentile, timeEach } from './stats.js';
@@ -131,6 +132,27 @@ export async function rawPostgres(url: string) {
     close: async () => {
       await client.query(`DROP TABLE ${table}`);
       await client.end();
+    },
+  };
+}
+
+/**
+ * Redis: `SET k v NX PX 10000` + `DEL k`, two commands and two round trips, from one plain
+ * node-redis client (RESP2, as lockd's connections).
+ */
+export async function rawRedis(url: string) {
+  const client = createClient({ url, RESP: 2 });
+  client.on('error', () => undefined);
+  await client.connect();
+  const key = `bench-raw:${Date.now()}`;
+  return {
+    what: 'SET k v NX PX 10000 + DEL k (node-redis client)',
+    op: async () => {
+      await client.sendCommand(['SET', key, 'x', 'NX', 'PX', '10000']);
+      await client.sendCommand(['DEL', key]);
+    },
+    close: async () => {
+      client.destroy();
     },
   };
 }

@@ -86,7 +86,7 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
-function latencyLines(r: LatencyRow): string[] {
+export function latencyLines(r: LatencyRow): string[] {
   const p50 = r.lockdP50 / r.rawP50;
   const p99 = r.lockdP99 / r.rawP99;
   return [
@@ -100,7 +100,7 @@ function latencyLines(r: LatencyRow): string[] {
   ];
 }
 
-function failoverLines(rows: Array<[string, FailoverRow | undefined]>, trials: number, ttlS: number): string[] {
+export function failoverLines(rows: Array<[string, FailoverRow | undefined]>, trials: number, ttlS: number): string[] {
   const measured = rows.filter((x): x is [string, FailoverRow] => x[1] !== undefined);
   if (measured.length === 0) return [];
   return [

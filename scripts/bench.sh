@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run bench [-- SECTION]`: installs the servers if needed, builds, and runs the benchmarks (all,
-# or only SECTION: latency, failover, start-delay, kill-margin, scale, postgres); not part of CI.
+# or only SECTION: latency, failover, start-delay, kill-margin, scale, postgres, redis); not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-servers.sh

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { createBackend } from '../../src/election/create-backend.js';
+import { HolderClient } from '../conformance/holder-client.js';
 import { assertLedgerInvariants, readLedger, waitForLedger } from '../helpers/ledger.js';
 import { leadershipTerms, overlappingTerms } from '../helpers/leadership-intervals.js';
 import { justBeforeASlot, ledgerHistory, ledgerStarts, startLedgerReplicas } from '../helpers/ledger-replicas.js';
@@ -11,6 +14,8 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_MS = 3000;
 const SCHEDULE = '* * * * * *';
+/** A dead holder's session goes once a reaper saw it silent for the TTL, plus its poll and a queue look. */
+const TAKEOVER_BOUND_MS = TTL_MS + 1500;
 
 /**
  * Redis itself failing under three `lockd run` replicas of the ledger job, with the harness's
@@ -25,10 +30,13 @@ const SCHEDULE = '* * * * * *';
  * - every session's expiry rewritten into the past, again and again, for 3×TTL: what a big forward
  *   step of the server's clock does to them; the reapers must still leave live sessions alone
  *   (observed silence), so nothing is visible.
+ * - a frozen, then killed, holder whose session's last renewal time and expiry are rewritten 1 h
+ *   into the server's future: what a −1 h step of the server's clock does to them; another
+ *   backend must still take its lock within TTL + 1.5 s (the reap's clock-went-back rule).
  *
  * A real step of the server's clock is not tested: redis-server 7.0 does not start under
  * libfaketime (its jemalloc reads the clock while libfaketime initializes: "recursive calls to
- * clock_gettime()"). A step back only delays takeovers (expiries look later).
+ * clock_gettime()").
  */
 describe('redis: the server crashes under real lockd processes', { timeout: 240_000 }, () => {
   let redis: RedisServer;
@@ -158,6 +166,57 @@ describe('redis: the server crashes under real lockd processes', { timeout: 240_
       t.diagnostic(`${rounds} rounds of expiring every session; ${slotsIn(firstSlotAfter(fromWall), toWall).length} slots, each run once`);
     } finally {
       await run.cluster.stop();
+    }
+  });
+});
+
+describe('redis: a backward step of the server clock', { timeout: 60_000 }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  it('a holder frozen across a −1 h server clock step (its renewal time and expiry 1 h in the server\'s future), then killed: another backend takes its lock within TTL + 1.5 s', async (t) => {
+    const cluster = `back${Date.now().toString(36)}`;
+    const config = { type: 'redis' as const, url: redis.url };
+    const holder = await HolderClient.start({ config, cluster, ttlMs: TTL_MS });
+    let taker: Awaited<ReturnType<typeof createBackend>> | undefined;
+    try {
+      holder.send({ cmd: 'acquire', name: 'job' });
+      await holder.next('acquired', 10_000);
+      holder.freeze();
+      // Let a renewal already on the wire land before the rewrite.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // What a −1 h step does to the frozen holder's session: its last renewal (server ms) lies
+      // 1 h ahead of the server's clock, and its expiry 1 h + TTL ahead.
+      const prefix = `lockd:{${cluster}}:`;
+      const [sec, usec] = (await redis.send(['TIME'])) as [string, string];
+      const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      const sids = (await redis.send(['HKEYS', `${prefix}sess`])) as string[];
+      assert.equal(sids.length, 1, 'the holder\'s session alone');
+      const sid = sids[0] as string;
+      await redis.send(['HSET', `${prefix}rtime`, sid, String(nowMs + 3_600_000)]);
+      await redis.send(['ZADD', `${prefix}exp`, 'XX', String(nowMs + 3_600_000 + TTL_MS), sid]);
+      taker = await createBackend(config, { cluster, node: 'taker', ttlMs: TTL_MS, logger: pino({ level: 'silent' }) });
+      const killedAt = performance.now();
+      await holder.kill();
+      let acquired: { ms: number } | undefined;
+      // Closing the taker ends a wait that never succeeds.
+      void taker.acquire('job').then(
+        () => (acquired = { ms: performance.now() - killedAt }),
+        () => undefined,
+      );
+      await waitFor('the taker to acquire', () => acquired !== undefined || performance.now() - killedAt > TAKEOVER_BOUND_MS + 1000, TAKEOVER_BOUND_MS + 2000);
+      const left = await redis.send(['ZSCORE', `${prefix}exp`, sid]);
+      t.diagnostic(
+        `taker ${acquired ? `acquired after ${acquired.ms.toFixed(0)} ms` : `had not acquired ${TAKEOVER_BOUND_MS + 1000} ms after the kill`}; ` +
+          `the dead holder's session ${left === null ? 'is gone' : `expires in ${((Number(left) - nowMs) / 1000).toFixed(0)} s by the server's clock`}`,
+      );
+      assert.ok(acquired && acquired.ms <= TAKEOVER_BOUND_MS, 'the lock of a dead holder was not taken over within TTL + 1.5 s');
+    } finally {
+      await holder.kill();
+      await taker?.close();
     }
   });
 });

@@ -10,6 +10,7 @@ export class RedisKeys {
   readonly sess: string;
   readonly ren: string;
   readonly exp: string;
+  readonly rtime: string;
   readonly kv: string;
   readonly kvrev: string;
   readonly kvidx: string;
@@ -23,6 +24,7 @@ export class RedisKeys {
     this.sess = `${this.prefix}sess`;
     this.ren = `${this.prefix}ren`;
     this.exp = `${this.prefix}exp`;
+    this.rtime = `${this.prefix}rtime`;
     this.kv = `${this.prefix}kv`;
     this.kvrev = `${this.prefix}kvrev`;
     this.kvidx = `${this.prefix}kvidx`;

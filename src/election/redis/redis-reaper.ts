@@ -7,7 +7,8 @@ import { SCRIPTS } from './redis-scripts.js';
 /**
  * The Redis session reaper: a `SilenceReaper` that reads every session's renewal count
  * (`HGETALL ren`) on `link` and reaps with the `reap` script, which deletes the session only if
- * its count is unchanged and the server's `TIME` is past its expiry, and publishes the change
+ * its count is unchanged and the server's `TIME` is past its expiry (or before its last renewal:
+ * the clock went back), and publishes the change
  * (its queue entries are dead from then on; see redis-scripts.ts).
  */
 export function redisReaper(keys: RedisKeys, link: RedisLink, opts: { ttlMs: number; pollMs: number; deadlineMs: number; logger: Logger }): SilenceReaper {
@@ -23,7 +24,7 @@ export function redisReaper(keys: RedisKeys, link: RedisLink, opts: { ttlMs: num
       return { sessions, generation: link.generation };
     },
     reap: async ({ id, renewals }) =>
-      (await link.script(SCRIPTS.reap, [keys.sess, keys.ren, keys.exp], [id, String(renewals), keys.channel], opts.deadlineMs, 'reap a session')) === 1,
+      (await link.script(SCRIPTS.reap, [keys.sess, keys.ren, keys.exp, keys.rtime], [id, String(renewals), keys.channel], opts.deadlineMs, 'reap a session')) === 1,
     close: () => link.close(),
   });
 }

@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
  * - `P meta` hash: `format` = lockd, `version` = REDIS_FORMAT_VERSION.
  * - `P rev` counter: INCR'd for every fencing token and every kv revision.
  * - `P sess` hash sid → session info; `P ren` hash sid → renewal count; `P exp` zset sid → expiry
- *   (ms by the server's `TIME`). A session exists while it is in `sess`; the three go together.
+ *   (ms by the server's `TIME`); `P rtime` hash sid → the server's `TIME` (ms) of its open or last
+ *   renewal. A session exists while it is in `sess`; the four go together (`rtime` may be missing
+ *   for a session written by an older lockd: then only the expiry counts).
  * - `P q:<name>` zset sid → token (the queue of a name: `leader`, `lock/<x>`), `P qi:<name>` hash
  *   sid → holder info. The holder of a name is its entry with the lowest token **whose session
  *   exists**.
@@ -17,8 +19,8 @@ import { createHash } from 'node:crypto';
  *   for ZRANGEBYLEX prefix ranges (byte order, which for UTF-8 is code point order).
  *
  * Queue entries of a session that ended or was reaped are **pruned lazily**: reap and end-session
- * touch only `sess`/`ren`/`exp` (so they need not know, or declare, the queues a session was in);
- * every queue script ignores entries whose session is gone, and the writing ones (enqueue) delete
+ * touch only `sess`/`ren`/`exp`/`rtime` (so they need not know, or declare, the queues a session
+ * was in); every queue script ignores entries whose session is gone, and the writing ones (enqueue) delete
  * them. Sessions are never revived (random ids; renew refuses a missing one), so an ignored entry
  * stays dead. The cost: a queue nobody enqueues on again keeps its dead entries (a few bytes).
  *
@@ -100,33 +102,38 @@ return 'format:' .. f .. ':' .. v
 `,
   ),
 
-  /** KEYS sess, ren, exp; ARGV sid, ttl ms, info. Inserts the session (no-op when it exists). */
+  /** KEYS sess, ren, exp, rtime; ARGV sid, ttl ms, info. Inserts the session (no-op when it exists). */
   openSession: script(
     'openSession',
     `
 if alive(KEYS[1], ARGV[1]) then return 0 end
+local now = now_ms()
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], '0')
-redis.call('ZADD', KEYS[3], now_ms() + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], int(now))
 return 1
 `,
   ),
 
   /**
-   * KEYS sess, ren, exp, then (q, qi) per stale entry; ARGV sid, ttl ms, channel, then the stale
-   * tokens. 0 when the session is gone (never revived); else counts the renewal, extends the
-   * expiry and deletes the stale entries (only where the token still matches).
+   * KEYS sess, ren, exp, rtime, then (q, qi) per stale entry; ARGV sid, ttl ms, channel, then the
+   * stale tokens. 0 when the session is gone (never revived); else counts the renewal, extends the
+   * expiry, records the renewal's server time and deletes the stale entries (only where the token
+   * still matches).
    */
   renew: script(
     'renew',
     `
 local sid = ARGV[1]
 if not alive(KEYS[1], sid) then return 0 end
+local now = now_ms()
 redis.call('HINCRBY', KEYS[2], sid, 1)
-redis.call('ZADD', KEYS[3], now_ms() + tonumber(ARGV[2]), sid)
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), sid)
+redis.call('HSET', KEYS[4], sid, int(now))
 local changed = false
 for i = 4, #ARGV do
-  local q, qi = KEYS[4 + (i - 4) * 2], KEYS[5 + (i - 4) * 2]
+  local q, qi = KEYS[5 + (i - 4) * 2], KEYS[6 + (i - 4) * 2]
   local score = redis.call('ZSCORE', q, sid)
   if score and tonumber(score) == tonumber(ARGV[i]) then
     redis.call('ZREM', q, sid)
@@ -139,32 +146,41 @@ return 1
 `,
   ),
 
-  /** KEYS sess, ren, exp; ARGV sid, channel. Deletes the session (its queue entries die with it). */
+  /** KEYS sess, ren, exp, rtime; ARGV sid, channel. Deletes the session (its queue entries die with it). */
   endSession: script(
     'endSession',
     `
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 if n == 1 then redis.call('PUBLISH', ARGV[2], 's') end
 return n
 `,
   ),
 
   /**
-   * KEYS sess, ren, exp; ARGV sid, observed renewal count, channel. Deletes the session only if
-   * its count is still the observed one AND the server's clock says it expired; 1 when reaped.
+   * KEYS sess, ren, exp, rtime; ARGV sid, observed renewal count, channel. Deletes the session only
+   * if its count is still the observed one (the reaper saw it unchanged for the TTL) AND either
+   * the server's clock says it expired or the server's clock is before the time of its last
+   * renewal (the clock was set back: its expiry lies that much too far ahead, and would hold a
+   * dead holder's names for as long; the observed silence alone proves the owner stopped
+   * vouching, as in PostgreSQL's `reap`). 1 when reaped.
    */
   reap: script(
     'reap',
     `
 local r = redis.call('HGET', KEYS[2], ARGV[1])
 if not r or r ~= ARGV[2] then return 0 end
+local now = now_ms()
 local e = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if e and tonumber(e) >= now_ms() then return 0 end
+local renewed = redis.call('HGET', KEYS[4], ARGV[1])
+local stepped_back = renewed and now < tonumber(renewed)
+if e and tonumber(e) >= now and not stepped_back then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('PUBLISH', ARGV[3], 's')
 return 1
 `,

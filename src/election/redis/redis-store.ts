@@ -46,12 +46,12 @@ export class RedisStore implements RowStore {
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
     const k = this.keys;
-    await this.call(this.links.renew, SCRIPTS.openSession, [k.sess, k.ren, k.exp], [id, String(ttlMs), info], 'open session', this.deadlines.renewMs);
+    await this.call(this.links.renew, SCRIPTS.openSession, [k.sess, k.ren, k.exp, k.rtime], [id, String(ttlMs), info], 'open session', this.deadlines.renewMs);
   }
 
   async renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean> {
     const k = this.keys;
-    const keys = [k.sess, k.ren, k.exp];
+    const keys = [k.sess, k.ren, k.exp, k.rtime];
     const tokens: string[] = [];
     for (const token of staleTokens) {
       const row = this.rowNames.get(token);
@@ -66,7 +66,7 @@ export class RedisStore implements RowStore {
 
   async deleteSession(id: string): Promise<void> {
     const k = this.keys;
-    await this.statement(SCRIPTS.endSession, [k.sess, k.ren, k.exp], [id, k.channel], 'end session');
+    await this.statement(SCRIPTS.endSession, [k.sess, k.ren, k.exp, k.rtime], [id, k.channel], 'end session');
     for (const [token, row] of this.rowNames) if (row.session === id) this.rowNames.delete(token);
   }
 

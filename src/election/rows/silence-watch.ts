@@ -14,8 +14,9 @@ export interface SessionSighting {
  * self-fences at (send time of its last acknowledged renewal) + TTL − margin, and this process
  * first saw that renewal's count after it was sent, so the owner has stopped vouching before the
  * reap; no wall clock takes part (a server clock step or client skew changes nothing; only clock
- * rates must agree). The reap itself must also find the session expired by the server's clock
- * and its count unchanged, in the same statement.
+ * rates must agree). The reap itself must also find the session's count unchanged and, in the
+ * same statement, the session expired by the server's clock or that clock before the session's
+ * last renewal (it was set back).
  *
  * Pure logic, with an injectable clock. Sessions missing from a poll are forgotten. After a
  * reconnect (the store may have failed over) call `forget()`: a renewal lost with the old
