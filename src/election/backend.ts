@@ -101,8 +101,8 @@ export interface Backend {
   /** Reads the election without taking part. Throws `BackendUnavailableError` if unreachable. */
   observe(): Promise<ElectionView>;
   /**
-   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election),
-   * sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
+   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election, nor
+   * seat sets), sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
    */
   locks(): Promise<LockView[]>;
   /**

@@ -147,6 +147,17 @@ export function registerSeatTests(ctx: ConformanceContext): void {
     assert.ok(again, 'the aborted backend may take seats again');
   });
 
+  it('seats: holders that disagree on the count each judge their turn by their own', async () => {
+    const cluster = ctx.cluster('seats-disagree');
+    const [a, b, c] = await Promise.all(range(3).map(() => open(cluster)));
+    const one = await a!.acquireSeat('pool', 1);
+    assert.equal(await b!.tryAcquireSeat('pool', 1), null, 'by a count of 1 the set is full');
+    const two = await b!.tryAcquireSeat('pool', 2);
+    assert.ok(two, 'by a count of 2 one seat is still free');
+    assert.equal(await c!.tryAcquireSeat('pool', 2), null, 'by a count of 2 the set is now full');
+    assert.ok(one.isValid() && two.isValid());
+  });
+
   it('seats: a bad count, a second concurrent seat of one name, and a seat as a guard throw UsageError', async () => {
     const cluster = ctx.cluster('seats-usage');
     const a = await open(cluster);
