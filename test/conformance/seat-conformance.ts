@@ -23,10 +23,16 @@ export function registerSeatTests(ctx: ConformanceContext): void {
     assert.equal(typeof backend.tryAcquireSeat, 'function', `${backend.kind}: the target says seats, the backend has no tryAcquireSeat`);
     return backend as SeatBackend;
   };
+  /** `n` backends, opened one after another (concurrent first opens contend on schema setup). */
+  const openMany = async (cluster: string, n: number): Promise<SeatBackend[]> => {
+    const backends: SeatBackend[] = [];
+    for (const _ of range(n)) backends.push(await open(cluster));
+    return backends;
+  };
 
   it('seats: at most N holders; the third waits until one releases; tryAcquireSeat is null when full', async () => {
     const cluster = ctx.cluster('seats-n');
-    const [a, b, c] = await Promise.all(range(3).map(() => open(cluster)));
+    const [a, b, c] = await openMany(cluster, 3);
     const first = await a!.acquireSeat('pool', 2, { info: candidate('a'), signal: AbortSignal.timeout(10_000) });
     const second = await b!.tryAcquireSeat('pool', 2, { info: candidate('b') });
     assert.ok(second, 'the second seat is free');
@@ -61,7 +67,7 @@ export function registerSeatTests(ctx: ConformanceContext): void {
 
   it('seats: waiters get seats in order of arrival, and tokens strictly increase', { timeout: 60_000 }, async () => {
     const cluster = ctx.cluster('seats-fifo');
-    const backends = await Promise.all(range(5).map(() => open(cluster)));
+    const backends = await openMany(cluster, 5);
     const [h1, h2, ...waiters] = backends;
     const held = [await h1!.acquireSeat('pool', 2), await h2!.acquireSeat('pool', 2)];
     const order: number[] = [];
@@ -130,7 +136,7 @@ export function registerSeatTests(ctx: ConformanceContext): void {
 
   it('seats: an aborted waiter rejects with the abort reason and leaves no row', async () => {
     const cluster = ctx.cluster('seats-abort');
-    const [a, b, c, d] = await Promise.all(range(4).map(() => open(cluster)));
+    const [a, b, c, d] = await openMany(cluster, 4);
     const first = await a!.acquireSeat('pool', 2);
     await b!.acquireSeat('pool', 2);
     const controller = new AbortController();
@@ -149,7 +155,7 @@ export function registerSeatTests(ctx: ConformanceContext): void {
 
   it('seats: holders that disagree on the count each judge their turn by their own', async () => {
     const cluster = ctx.cluster('seats-disagree');
-    const [a, b, c] = await Promise.all(range(3).map(() => open(cluster)));
+    const [a, b, c] = await openMany(cluster, 3);
     const one = await a!.acquireSeat('pool', 1);
     assert.equal(await b!.tryAcquireSeat('pool', 1), null, 'by a count of 1 the set is full');
     const two = await b!.tryAcquireSeat('pool', 2);
