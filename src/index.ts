@@ -1,6 +1,7 @@
 /**
  * lockd as a library: `connect()` to a cluster, then locks with fencing tokens (`acquire`,
- * `withLock`), ordered multi-locks (`withLocks`) and leadership (`campaign`). Everything exported
+ * `withLock`), ordered multi-locks (`withLocks`), seats (`acquireSeat`, `withSeat`: counting
+ * semaphores; embedded, PostgreSQL and Redis) and leadership (`campaign`). Everything exported
  * here is the public API; the rest of the package is internal.
  */
 export { connect, Lockd, type Held, type HeldLocks, type WaitOptions } from './library/lockd.js';

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { Lease } from '../election/backend.js';
 import { fencingWindow } from '../election/fencing-window.js';
+import { MAX_SEATS } from '../election/seats.js';
 import { RunFence } from '../fencing/run-fence.js';
 import { Watchdog } from '../fencing/watchdog.js';
 import { graceFor, killProcessGroup, waitGroupGone } from '../runner/process-group.js';
@@ -20,6 +21,7 @@ interface LockOptions {
   config?: string;
   ttl?: string;
   wait?: string;
+  seats?: string;
   killGrace: string;
 }
 
@@ -29,7 +31,10 @@ interface LockOptions {
  * one canonical (sorted) order, all or nothing within one `--wait`, released in reverse, so two
  * commands asking for the same locks in different orders cannot deadlock; `LOCKD_FENCING_TOKEN`
  * is then the first name's token and `LOCKD_FENCING_TOKENS` lists `name=token,...`. Without
- * `--wait` it tries once; with it, it waits up to D. Not acquired → exit 3. The lock is held until every process of
+ * `--wait` it tries once; with it, it waits up to D. With `--seats N` (one NAME only), it takes one
+ * of the N seats of seat set NAME instead (a counting semaphore: at most N commands at once, in
+ * order of arrival; every caller should pass the same N; not on etcd or ZooKeeper),
+ * `LOCKD_FENCING_TOKEN` is the seat's own token and `LOCKD_SEATS` is N. Not acquired → exit 3. The lock is held until every process of
  * CMD's process group is gone, not only CMD itself. If the lock is lost, the whole group gets
  * SIGTERM and SIGKILL before another holder can get the lock (`--kill-grace`, capped by the
  * self-fencing window); a watchdog process does the same should this process die or freeze.
@@ -44,9 +49,11 @@ export function registerLock(program: Command): void {
     .option('-c, --config <file>', 'config file for the backend (default: $LOCKD_CONFIG or ./lockd.yaml)')
     .option('--ttl <duration>', 'lease TTL, at least 2s (default: leader.ttl of the config)')
     .option('--wait <duration>', 'wait up to this long for the lock (default: try once)')
+    .option('--seats <n>', 'take one of N seats of seat set NAME instead of the lock (at most N holders; one NAME; not on etcd or ZooKeeper)')
     .option('--kill-grace <duration>', 'SIGTERM → SIGKILL delay when stopping the command (on lock loss at most the self-fencing window allows)', '5s')
     .action(async (first: string, operands: string[], opts: LockOptions) => {
       const { names, command } = splitOperands([first, ...operands], process.argv);
+      const seats = opts.seats === undefined ? undefined : parseSeats(opts.seats, names);
       const config = await loadConfigForCli(opts.config);
       const ttlMs = opts.ttl === undefined ? config.leader.ttlMs : parseDuration(opts.ttl);
       if (ttlMs < MIN_TTL_MS) throw new CliExit(ExitCode.usage, `--ttl must be at least 2s (got ${opts.ttl})`);
@@ -57,11 +64,12 @@ export function registerLock(program: Command): void {
       try {
         const backend = await openBackendForCli(config, { ttlMs, sessionWatch: fence });
         try {
-          const leases = await acquireLocks(backend, names, config.node, opts.wait);
+          const leases = await acquireLocks(backend, names, config.node, opts.wait, seats);
           try {
             code = await runHolding(leases, command, fence.groups(leases[0]!.sessionId), {
               cluster: config.cluster,
               killGraceMs: parseDuration(opts.killGrace),
+              seats,
             });
           } finally {
             for (const lease of [...leases].reverse()) await lease.release();
@@ -89,35 +97,59 @@ function splitOperands(operands: string[], argv: string[]): { names: string[]; c
   return { names: [...new Set(names)].sort(), command: operands.slice(operands.length - after) };
 }
 
+/** `--seats N`: an integer 1..MAX_SEATS, with exactly one name; else a usage error (exit 2). */
+function parseSeats(text: string, names: string[]): number {
+  const seats = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(seats >= 1 && seats <= MAX_SEATS)) throw new CliExit(ExitCode.usage, `--seats must be an integer from 1 to ${MAX_SEATS} (got ${text})`);
+  if (names.length !== 1) throw new CliExit(ExitCode.usage, `--seats takes one seat set name, got ${names.length}: ${names.join(', ')}`);
+  return seats;
+}
+
 /**
  * Takes the locks in the given (sorted) order, each once or within what is left of `wait`; when
- * one is not acquired, releases those taken (in reverse) and exits 3.
+ * one is not acquired, releases those taken (in reverse) and exits 3. With `seats`, a seat of the
+ * (only) name's seat set instead of its lock.
  */
-async function acquireLocks(backend: Awaited<ReturnType<typeof openBackendForCli>>, names: string[], node: string, wait: string | undefined): Promise<Lease[]> {
+async function acquireLocks(
+  backend: Awaited<ReturnType<typeof openBackendForCli>>,
+  names: string[],
+  node: string,
+  wait: string | undefined,
+  seats: number | undefined,
+): Promise<Lease[]> {
   const info = { node, host: os.hostname(), pid: process.pid, since: new Date().toISOString() };
   const until = wait === undefined ? undefined : performance.now() + parseDuration(wait);
   const leases: Lease[] = [];
   const releaseAll = async (): Promise<void> => {
     for (const lease of leases.reverse()) await lease.release();
   };
+  if (seats !== undefined && (backend.acquireSeat === undefined || backend.tryAcquireSeat === undefined)) {
+    throw new CliExit(ExitCode.usage, `--seats: the ${backend.kind} backend has no seats (embedded, postgres and redis have them)`);
+  }
+  const take = (name: string, signal?: AbortSignal): Promise<Lease | null> => {
+    const opts = { info, ...(signal && { signal }) };
+    if (seats === undefined) return signal ? backend.acquire(name, opts) : backend.tryAcquire(name, opts);
+    return signal ? backend.acquireSeat!(name, seats, opts) : backend.tryAcquireSeat!(name, seats, opts);
+  };
   for (const name of names) {
+    const what = seats === undefined ? `lock ${name}` : `a seat of ${name} (${seats} seats)`;
     let lease: Lease | null;
     try {
       lease =
         until === undefined
-          ? await backend.tryAcquire(name, { info })
-          : await backend.acquire(name, { info, signal: AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now()))) }).catch((err: unknown) => {
+          ? await take(name)
+          : await take(name, AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now())))).catch((err: unknown) => {
               if (err instanceof DOMException && err.name === 'TimeoutError') return null;
               throw err;
             });
     } catch (err) {
       await releaseAll();
-      throw asCliExit(err, `cannot acquire lock ${name}`);
+      throw asCliExit(err, `cannot acquire ${what}`);
     }
     if (lease === null) {
       await releaseAll();
-      const why = wait === undefined ? 'is held by another holder' : `was not acquired within ${wait}`;
-      throw new CliExit(ExitCode.notAcquired, `lock ${name} ${why}`);
+      const why = wait === undefined ? (seats === undefined ? 'is held by another holder' : 'is not free: every seat is taken') : `was not acquired within ${wait}`;
+      throw new CliExit(ExitCode.notAcquired, `${what} ${why}`);
     }
     leases.push(lease);
   }
@@ -133,16 +165,17 @@ async function runHolding(
   leases: Lease[],
   command: string[],
   groups: GroupRegistry,
-  opts: { cluster: string; killGraceMs: number },
+  opts: { cluster: string; killGraceMs: number; seats: number | undefined },
 ): Promise<number> {
   const lease = leases[0]!;
   const names = leases.map((l) => l.name).join(', ');
+  const kind = opts.seats === undefined ? 'lock' : 'the seat of';
   const [file, ...args] = command;
   if (file === undefined) throw new CliExit(ExitCode.usage, 'no command given: lockd lock NAME -- CMD ARGS...');
   // Checked on the monotonic clock right before the spawn: after a pause (SIGSTOP, a VM freeze)
   // while waiting, the lease may have expired before the timer that aborts it has run.
   const invalid = leases.find((l) => !l.isValid());
-  if (invalid) throw new CliExit(ExitCode.notAcquired, `lock ${invalid.name} was lost before ${file} could start`);
+  if (invalid) throw new CliExit(ExitCode.notAcquired, `${kind} ${invalid.name} was lost before ${file} could start`);
   const problem = programProblem(file, undefined, process.env);
   if (problem !== undefined) {
     process.stderr.write(`lockd lock: ${describeSpawnError(problem, file, undefined)}\n`);
@@ -157,6 +190,7 @@ async function runHolding(
       ...process.env,
       LOCKD_FENCING_TOKEN: lease.token.toString(),
       LOCKD_LOCK: names,
+      ...(opts.seats !== undefined && { LOCKD_SEATS: String(opts.seats) }),
       ...(leases.length > 1 && { LOCKD_FENCING_TOKENS: leases.map((l) => `${l.name}=${l.token}`).join(',') }),
       LOCKD_CLUSTER: opts.cluster,
     },
@@ -182,7 +216,7 @@ async function runHolding(
   };
   const onLoss = (event: Event): void => {
     const lost = event.target as AbortSignal;
-    kill(`lock ${leases.find((l) => l.signal === lost)?.name ?? names} lost`, graceFor(lost.reason, opts.killGraceMs));
+    kill(`${kind} ${leases.find((l) => l.signal === lost)?.name ?? names} lost`, graceFor(lost.reason, opts.killGraceMs));
   };
   for (const l of leases) l.signal.addEventListener('abort', onLoss, { once: true });
   const onSignal = (sig: NodeJS.Signals): void => kill(`${sig} received`, opts.killGraceMs);

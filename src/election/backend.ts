@@ -6,11 +6,13 @@
  * Names are logical; each backend maps them to its own layout (DESIGN §3):
  * - the election: etcd `lockd/<cluster>/leader`, ZooKeeper `/lockd/<cluster>/leader`;
  * - lock `NAME`: etcd `lockd/<cluster>/lock/NAME`, ZooKeeper `/lockd/<cluster>/locks/NAME`;
+ * - seat set `NAME` (embedded, PostgreSQL, Redis only): holder rows `seat/NAME`, apart from locks
+ *   (rows `lock/NAME`), so a seat set and a lock of the same name never meet;
  * - data key `K` (e.g. `runs/<job>/<slot ms>`, `jobs/<job>`): etcd `lockd/<cluster>/K`,
  *   ZooKeeper `/lockd/<cluster>/K`, embedded: a row keyed `K` in the cluster's table.
  */
 
-/** Strictly increasing per lock name (and for the election), across holders and sessions. */
+/** Strictly increasing per lock name, per seat set (and for the election), across holders and sessions. */
 export type FencingToken = bigint;
 
 /** Who a candidate (or lock holder) is; stored as JSON in the candidate's key. */
@@ -22,9 +24,9 @@ export interface CandidateInfo {
   since: string;
 }
 
-/** Proof of ownership of the election or of a lock. */
+/** Proof of ownership of the election, of a lock or of a seat. */
 export interface Lease {
-  /** `'leader'` for the election, else the lock name. */
+  /** `'leader'` for the election, else the lock (or seat set) name. */
   readonly name: string;
   readonly token: FencingToken;
   /**
@@ -99,8 +101,8 @@ export interface Backend {
   /** Reads the election without taking part. Throws `BackendUnavailableError` if unreachable. */
   observe(): Promise<ElectionView>;
   /**
-   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election),
-   * sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
+   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election, nor
+   * seat sets), sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
    */
   locks(): Promise<LockView[]>;
   /**
@@ -112,8 +114,32 @@ export interface Backend {
   /** Waits for lock `name` in order of arrival. Rejects with the signal's reason if aborted, leaving no key. */
   acquire(name: string, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
   /**
+   * Takes a seat of seat set `name` if one is free, else returns null (all `seats` seats held,
+   * or waiters queued: a try never jumps the queue). See `acquireSeat`.
+   */
+  tryAcquireSeat?(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease | null>;
+  /**
+   * Counting semaphore: waits for one of the `seats` seats of seat set `name`. At most `seats`
+   * leases of `name` are held at once; waiters get seats in order of arrival; each holder's lease
+   * has a fencing token of its own, strictly increasing per seat set; a seat is lost by exactly the
+   * self-fencing rules of a lock (a paused holder's lease aborts before its seat can go to anyone
+   * else). Rejects with the signal's reason if aborted, leaving no key. `seats` must be an integer
+   * 1..1000 (`UsageError` otherwise). The count is not stored: every holder should pass the same
+   * one; when they differ, each waiter judges its own turn by its own count (it holds once fewer
+   * live holders and waiters than its `seats` arrived before it), so a caller with a larger count
+   * may hold while one with a smaller count waits. At most one seat of a name per Backend at once
+   * (a second concurrent call throws `UsageError`), as with locks. A seat lease is not a
+   * `guardedPut` guard (`UsageError`): several hold a seat set at once, so
+   * holding a seat grants no exclusive right to write.
+   *
+   * Present on the row backends (embedded, PostgreSQL, Redis); etcd and ZooKeeper do not have
+   * seats yet.
+   */
+  acquireSeat?(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
+  /**
    * Writes `key = value` in one backend transaction that first checks every guard is still held
    * with the same token (etcd txn on create_revision, ZooKeeper multi with check, SQL transaction).
+   * A seat lease is refused as a guard with `UsageError`.
    * Returns false only when `ifAbsent` is set and the key exists. Throws `LeadershipLostError` when
    * a guard is no longer held (and aborts that guard's signal), `BackendUnavailableError` when the
    * backend cannot be reached; in both cases nothing was written.

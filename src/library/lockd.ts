@@ -4,6 +4,7 @@ import { linkSignals } from '../abort.js';
 import { parseDuration } from '../config/duration.js';
 import type { Backend, CandidateInfo, FencingToken, Lease } from '../election/backend.js';
 import { createBackend } from '../election/create-backend.js';
+import { checkSeats } from '../election/seats.js';
 import { LockTimeoutError, UsageError } from '../errors.js';
 import { resolveConnectOptions, type ConnectOptions } from './connect-options.js';
 import { LocalTurns } from './local-turns.js';
@@ -43,7 +44,7 @@ export interface HeldLocks {
 
 /**
  * Opens a connection to a lockd cluster for use inside a service: locks with fencing tokens,
- * ordered multi-locks and leadership, on the same backends and with the same self-fencing as the
+ * ordered multi-locks, seats (counting semaphores) and leadership, on the same backends and with the same self-fencing as the
  * daemon. Options are checked with the schema of lockd.yaml (`ConfigError` lists every problem);
  * an unreachable backend rejects with `BackendUnavailableError`, a misconfigured one with
  * `BackendStorageError`. Call `close()` when done.
@@ -78,27 +79,35 @@ export class Lockd {
    * `BackendUnavailableError` when the backend cannot be reached.
    */
   async acquire(name: string, opts: WaitOptions = {}): Promise<Held> {
-    const waitMs = waitFor(opts.wait);
-    const timeout = waitMs === Infinity || waitMs === 0 ? undefined : AbortSignal.timeout(Math.ceil(waitMs));
-    const link = linkSignals([opts.signal, this.#closing.signal, timeout]);
-    let leave: (() => void) | undefined;
-    try {
-      leave = (await this.#turns.take(name, link.signal, waitMs !== 0)) ?? undefined;
-      if (leave === undefined) throw new LockTimeoutError(`lock "${name}" is held in this process`);
-      const info = this.#info();
-      const lease =
-        waitMs === 0
-          ? await this.#backend.tryAcquire(name, { signal: link.signal, info })
-          : await this.#backend.acquire(name, { signal: link.signal, info });
-      if (lease === null) throw new LockTimeoutError(`lock "${name}" is held by someone else`);
-      return held(lease, leave);
-    } catch (err) {
-      leave?.();
-      if (timeout?.aborted && !opts.signal?.aborted) throw new LockTimeoutError(`lock "${name}" not acquired within ${describeWait(waitMs)}`);
-      throw err;
-    } finally {
-      link.dispose();
-    }
+    return this.#take(`lock "${name}"`, name, opts, (backend, o) => (o.try ? backend.tryAcquire(name, o) : backend.acquire(name, o)));
+  }
+
+  /**
+   * Takes one of the `seats` seats of seat set `name` (a counting semaphore: at most `seats`
+   * holders at once, across processes), waiting in order of arrival up to `wait`. Each holder has
+   * a fencing token of its own, and loses its seat by the same self-fencing rule as a lock. Every
+   * holder should pass the same `seats` (each waiter judges its turn by its own count); an integer
+   * 1..1000, else `UsageError`. A seat set is apart from the lock of the same name. One connection
+   * holds at most one seat of a set at once: a second `acquireSeat` of it here waits for the
+   * first's release. Rejects as `acquire`; with `UsageError` on a backend without seats (etcd and
+   * ZooKeeper do not have them yet).
+   */
+  async acquireSeat(name: string, seats: number, opts: WaitOptions = {}): Promise<Held> {
+    const backend = this.#backend;
+    const { acquireSeat, tryAcquireSeat } = backend;
+    if (acquireSeat === undefined || tryAcquireSeat === undefined) throw new UsageError(`the ${backend.kind} backend has no seats (acquireSeat)`);
+    checkSeats(seats);
+    return this.#take(`a seat of "${name}"`, `\0seat/${name}`, opts, (b, o) =>
+      o.try ? tryAcquireSeat.call(b, name, seats, o) : acquireSeat.call(b, name, seats, o),
+    );
+  }
+
+  /**
+   * Runs `fn` while holding a seat of seat set `name` (see `acquireSeat`), then releases it, also
+   * when `fn` throws; resolves or rejects as `fn` does.
+   */
+  async withSeat<T>(name: string, seats: number, opts: WaitOptions, fn: (seat: Held) => Promise<T> | T): Promise<T> {
+    return this.#holding(await this.acquireSeat(name, seats, opts), fn);
   }
 
   /**
@@ -106,12 +115,7 @@ export class Lockd {
    * throws; resolves or rejects as `fn` does.
    */
   async withLock<T>(name: string, opts: WaitOptions, fn: (lock: Held) => Promise<T> | T): Promise<T> {
-    const lock = await this.acquire(name, opts);
-    try {
-      return await fn(lock);
-    } finally {
-      await lock.release();
-    }
+    return this.#holding(await this.acquire(name, opts), fn);
   }
 
   /**
@@ -165,6 +169,44 @@ export class Lockd {
   async close(): Promise<void> {
     if (!this.#closing.signal.aborted) this.#closing.abort(new UsageError('lockd connection closed'));
     await this.#backend.close();
+  }
+
+  /**
+   * `acquire` and `acquireSeat`: a local turn on `turn` (one lease per name per backend), then
+   * one try (`wait: 0`) or a wait up to `wait` through `take`. `what` names it in errors.
+   */
+  async #take(
+    what: string,
+    turn: string,
+    opts: WaitOptions,
+    take: (backend: Backend, o: { signal: AbortSignal; info: CandidateInfo; try: boolean }) => Promise<Lease | null>,
+  ): Promise<Held> {
+    const waitMs = waitFor(opts.wait);
+    const timeout = waitMs === Infinity || waitMs === 0 ? undefined : AbortSignal.timeout(Math.ceil(waitMs));
+    const link = linkSignals([opts.signal, this.#closing.signal, timeout]);
+    let leave: (() => void) | undefined;
+    try {
+      leave = (await this.#turns.take(turn, link.signal, waitMs !== 0)) ?? undefined;
+      if (leave === undefined) throw new LockTimeoutError(`${what} is held in this process`);
+      const lease = await take(this.#backend, { signal: link.signal, info: this.#info(), try: waitMs === 0 });
+      if (lease === null) throw new LockTimeoutError(`${what} is held by someone else`);
+      return held(lease, leave);
+    } catch (err) {
+      leave?.();
+      if (timeout?.aborted && !opts.signal?.aborted) throw new LockTimeoutError(`${what} not acquired within ${describeWait(waitMs)}`);
+      throw err;
+    } finally {
+      link.dispose();
+    }
+  }
+
+  /** Runs `fn` with `lease`, then releases it, also when `fn` throws. */
+  async #holding<T>(lease: Held, fn: (lease: Held) => Promise<T> | T): Promise<T> {
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
   }
 
   #info(): CandidateInfo {

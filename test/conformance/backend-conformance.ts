@@ -5,6 +5,7 @@ import { registerDataTests } from './data-conformance.js';
 import { registerElectionTests } from './election-conformance.js';
 import { registerFailureTests } from './failure-conformance.js';
 import { registerLockTests } from './lock-conformance.js';
+import { registerSeatTests } from './seat-conformance.js';
 
 /**
  * One backend under test. An entry file (`test/conformance/<backend>.test.ts`) builds one and
@@ -23,6 +24,11 @@ export interface ConformanceTarget {
   freezeServer?(): Promise<() => Promise<void>>;
   /** Lease TTL the suite uses, in ms; default 2000. Raise it only if the backend cannot go lower. */
   ttlMs?: number;
+  /**
+   * The backend has seats (`acquireSeat`/`tryAcquireSeat`): the seat tests run, and first check
+   * that an opened backend really has them. Set by the row backends (embedded, postgres, redis).
+   */
+  seats?: boolean;
 }
 
 /**
@@ -38,6 +44,7 @@ export function backendConformance(target: ConformanceTarget): void {
     afterEach(() => ctx.closeAll());
 
     registerLockTests(ctx);
+    if (target.seats === true) registerSeatTests(ctx);
     registerElectionTests(ctx);
     registerDataTests(ctx);
     registerFailureTests(ctx);

@@ -7,6 +7,7 @@ let dir = '';
 
 backendConformance({
   name: 'embedded',
+  seats: true,
   async setup() {
     dir = await mkdtemp(join(tmpdir(), 'lockd-embedded-conformance-'));
   },

@@ -13,6 +13,8 @@ export interface HolderOptions {
 
 export type HolderCommand =
   | { cmd: 'acquire'; name: string }
+  /** A seat of seat set `name` (of `seats`); its lease is then addressed as `name` like a lock's. */
+  | { cmd: 'acquireSeat'; name: string; seats: number }
   | { cmd: 'guardedPut'; name: string; key: string; value: string }
   | { cmd: 'close' };
 

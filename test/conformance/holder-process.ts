@@ -1,5 +1,5 @@
 /**
- * A lock holder in its own process, so a test can SIGSTOP it. Run as
+ * A lock (or seat) holder in its own process, so a test can SIGSTOP it. Run as
  * `node --import tsx test/conformance/holder-process.ts` with `LOCKD_HOLDER` set to the JSON of
  * `HolderOptions`. Talks JSON lines: commands on stdin, events on stdout (see holder-client.ts).
  */
@@ -23,8 +23,10 @@ function send(event: HolderEvent): void {
 
 async function handle(command: HolderCommand): Promise<void> {
   switch (command.cmd) {
-    case 'acquire': {
-      const lease = await backend.acquire(command.name);
+    case 'acquire':
+    case 'acquireSeat': {
+      if (command.cmd === 'acquireSeat' && !backend.acquireSeat) throw new Error(`${backend.kind} has no seats`);
+      const lease = command.cmd === 'acquire' ? await backend.acquire(command.name) : await backend.acquireSeat!(command.name, command.seats);
       leases.set(command.name, lease);
       lease.signal.addEventListener('abort', () =>
         send({ event: 'aborted', name: command.name, reason: errorName(lease.signal.reason), valid: lease.isValid() }),

@@ -10,6 +10,7 @@ function running(): PgServer {
 
 backendConformance({
   name: 'postgres',
+  seats: true,
   async setup() {
     server = await startPostgres();
   },

@@ -10,6 +10,7 @@ function running(): RedisServer {
 
 backendConformance({
   name: 'redis',
+  seats: true,
   async setup() {
     server = await startRedis();
   },

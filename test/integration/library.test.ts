@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, connect, LockTimeoutError, type Lockd } from '../../src/index.js';
+import type { Backend } from '../../src/election/backend.js';
+import { ConfigError, connect, Lockd, LockTimeoutError, UsageError } from '../../src/index.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { LibraryChildArgs } from './library-child.js';
 
@@ -59,6 +60,38 @@ describe('lockd as a library (embedded backend)', { timeout: 120_000 }, () => {
     await assert.rejects(a.withLock('invoice-42', {}, () => Promise.reject(new Error('boom'))), /boom/);
     const second = await b.withLock('invoice-42', { wait: 0 }, ({ token }) => token);
     assert.ok(second > first, `tokens ${first} then ${second}`);
+  });
+
+  it('acquireSeat / withSeat: at most N holders, tokens of their own, LockTimeoutError on a full set, apart from the lock', async () => {
+    const [a, b, c] = await Promise.all([lockd('seats'), lockd('seats'), lockd('seats')]);
+    const first = await a.acquireSeat('workers', 2, { wait: '5s' });
+    const inside = await b.withSeat('workers', 2, { wait: 0 }, async (seat) => {
+      assert.equal(typeof seat.token, 'bigint');
+      assert.ok(seat.token > first.token);
+      assert.equal(seat.isValid(), true);
+      await assert.rejects(c.acquireSeat('workers', 2, { wait: 0 }), LockTimeoutError, 'both seats held: one try fails');
+      const started = performance.now();
+      await assert.rejects(c.acquireSeat('workers', 2, { wait: '300ms' }), LockTimeoutError);
+      assert.ok(performance.now() - started >= 290);
+      await assert.rejects(a.acquireSeat('workers', 2, { wait: 0 }), LockTimeoutError, 'this connection holds a seat of the set already');
+      const lock = await c.acquire('workers', { wait: 0 });
+      await lock.release();
+      return seat.token;
+    });
+    await assert.rejects(b.withSeat('workers', 2, {}, () => Promise.reject(new Error('boom'))), /boom/);
+    const waiting = c.acquireSeat('workers', 2, { wait: '5s' });
+    const third = await waiting;
+    assert.ok(third.token > inside, 'the released seats were free again');
+    await first.release();
+    await third.release();
+    for (const bad of [0, 1.5, 1001]) await assert.rejects(a.acquireSeat('workers', bad), UsageError);
+  });
+
+  it('acquireSeat on a backend without seats rejects with UsageError', async () => {
+    const noSeats = new Lockd({ kind: 'etcd', close: () => Promise.resolve() } as unknown as Backend, 'n1');
+    await assert.rejects(noSeats.acquireSeat('workers', 2), UsageError);
+    await assert.rejects(noSeats.withSeat('workers', 2, {}, () => 1), UsageError);
+    await noSeats.close();
   });
 
   it('a held lock makes a bounded wait reject with LockTimeoutError, holding nothing', async () => {

@@ -93,6 +93,45 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(' ')}`);
     });
 
+    it('lock --seats N: at most N commands at once, each with its own token; one name only; refused without seats', async () => {
+      const config = cluster.writeConfig('seater', '  {}');
+      const several = await runLockd(['lock', 'pool-a', 'pool-b', '--seats', '2', '-c', config, '--', 'true']);
+      assert.equal(several.code, 2, several.stderr);
+      assert.match(several.stderr, /--seats takes one seat set name/);
+      const zero = await runLockd(['lock', 'pool', '--seats', '0', '-c', config, '--', 'true']);
+      assert.equal(zero.code, 2, zero.stderr);
+      if (!['embedded', 'postgres', 'redis'].includes(target.name)) {
+        const refused = await runLockd(['lock', 'pool', '--seats', '2', '-c', config, '--', 'true']);
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.match(refused.stderr, /has no seats/);
+        return;
+      }
+      const seat = (label: string): { holder: LockdProcess; file: string } => {
+        const file = cluster.file(`seat-${label}`);
+        const script = `echo "$LOCKD_FENCING_TOKEN $LOCKD_SEATS" > ${file}; sleep 30`;
+        return { holder: new LockdProcess(`seat-${label}`, ['lock', 'pool', '--seats', '2', '-c', config, '--', 'sh', '-c', script]), file };
+      };
+      const one = seat('one');
+      await waitForFile(one.file, 10_000);
+      const two = seat('two');
+      await waitForFile(two.file, 10_000);
+      const [t1, t2] = [one.file, two.file].map((f) => readFileSync(f, 'utf8').trim().split(' '));
+      assert.equal(t1![1], '2', 'LOCKD_SEATS is the seat count');
+      assert.ok(BigInt(t2![0]!) > BigInt(t1![0]!));
+      const full = await runLockd(['lock', 'pool', '--seats', '2', '-c', config, '--', 'true']);
+      assert.equal(full.code, 3, full.stderr);
+      assert.match(full.stderr, /every seat is taken/);
+      const lock = await runLockd(['lock', 'pool', '-c', config, '--', 'true']);
+      assert.equal(lock.code, 0, `the lock of the seat set's name is apart: ${lock.stderr}`);
+      const waiting = runLockd(['lock', 'pool', '--seats', '2', '--wait', '15s', '-c', config, '--', 'sh', '-c', 'echo $LOCKD_FENCING_TOKEN'], { timeoutMs: 30_000 });
+      one.holder.signal('SIGTERM');
+      const third = await waiting;
+      assert.equal(third.code, 0, third.stderr);
+      assert.ok(BigInt(third.stdout.trim()) > BigInt(t2![0]!));
+      two.holder.signal('SIGTERM');
+      await Promise.all([one.holder.exited, two.holder.exited]);
+    });
+
     it('locks: lists each held lock with its holder, token and waiters (text and --json)', async () => {
       const config = cluster.writeConfig('lister', '  {}');
       const held = cluster.file('listed-held');

@@ -48,7 +48,7 @@ export class EmbeddedStore implements RowStore {
       insertHolder: db.prepare(
         'INSERT INTO holders (token, cluster, name, session, info, created) VALUES (@token, @cluster, @name, @session, @info, @created)',
       ),
-      anyHolder: db.prepare('SELECT 1 FROM holders WHERE cluster = @cluster AND name = @name LIMIT 1').pluck(),
+      countHolders: db.prepare('SELECT count(*) FROM holders WHERE cluster = @cluster AND name = @name').pluck(),
       deleteHolder: db.prepare('DELETE FROM holders WHERE token = @token AND session = @session'),
       liveRows: db
         .prepare(
@@ -107,12 +107,12 @@ export class EmbeddedStore implements RowStore {
   }
 
   /** The token is the next revision. One transaction, so a retry cannot have a lost outcome. */
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined> {
+  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     return this.write(() => {
       // Reaped already if dead: a row must never be added to a session nobody renews.
       if (this.sql.sessionExists.get(session) === undefined) return undefined;
-      // After the reap every remaining row is live, so any row means the name is held (or queued for).
-      if (onlyIfFree && this.sql.anyHolder.get({ cluster: this.cluster, name }) !== undefined) return null;
+      // After the reap every remaining row is live: `capacity` rows mean every seat is held (or queued for).
+      if (onlyIfFree && (this.sql.countHolders.get({ cluster: this.cluster, name }) as number) >= capacity) return null;
       // The token comes from the same transaction as the row: order of arrival, strictly increasing.
       const token = this.sql.nextRevision.get() as bigint;
       this.sql.insertHolder.run({ token, cluster: this.cluster, name, session, info, created: new Date().toISOString() });
@@ -125,11 +125,11 @@ export class EmbeddedStore implements RowStore {
   }
 
   /** By a read that takes no lock; `wakeAt` is the earliest expiry of a row ahead. */
-  async turn(name: string, token: bigint): Promise<Turn> {
+  async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
     const rows = this.rowsUpTo(name, token);
     const present = rows.at(-1)?.token === token;
     const ahead = present ? rows.slice(0, -1) : rows;
-    return { present, holder: present && ahead.length === 0, wakeAt: Math.min(...ahead.map((r) => r.expires)) };
+    return { present, holder: present && ahead.length < capacity, wakeAt: Math.min(...ahead.map((r) => r.expires)) };
   }
 
   /** By a read that takes no lock. */

@@ -9,8 +9,9 @@
  *   value is the fencing token of the next holder row.
  * - `sessions`: one row per open Backend; `renewals` counts its renewals (the reaper's proof of
  *   life), `renewed_at` and `expires_at` are the server's view of its last renewal and its TTL.
- * - `holders`: one row per candidate or lock waiter; the holder of (cluster, name) is its row with
- *   the lowest token; the foreign key makes a reap of a session take its rows with it, and makes
+ * - `holders`: one row per candidate, lock or seat waiter; the holder of (cluster, name) is its
+ *   row with the lowest token (the holders of a seat set of k seats: its rows with fewer than k
+ *   rows of lower token; k is the callers', not stored); the foreign key makes a reap of a session take its rows with it, and makes
  *   a row in a session being reaped impossible.
  * - `kv`: data keys; `rev` from a sequence, so a watcher can tell a prefix changed.
  *
@@ -65,8 +66,10 @@ CREATE TABLE ${s}.kv (
 );
 
 -- Queues a row for p_name in p_session; returns its token, the existing one on a retry, NULL
--- when p_only_if_free and the name has any row, -1 when the session is gone.
-CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean)
+-- when p_only_if_free and the name has p_capacity rows or more (1 for a lock: any row), -1 when
+-- the session is gone.
+CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean,
+  p_capacity int)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE t bigint;
 BEGIN
@@ -74,7 +77,7 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM ${s}.sessions WHERE id = p_session) THEN RETURN -1; END IF;
   SELECT token INTO t FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name AND session = p_session;
   IF FOUND THEN RETURN t; END IF;
-  IF p_only_if_free AND EXISTS (SELECT 1 FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) THEN
+  IF p_only_if_free AND (SELECT count(*) FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) >= p_capacity THEN
     RETURN NULL;
   END IF;
   UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;

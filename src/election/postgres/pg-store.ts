@@ -76,10 +76,10 @@ export class PgStore implements RowStore {
     await this.statement(`SELECT ${this.s}.end_session($1, $2)`, [this.cluster, id], 'end session');
   }
 
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined> {
+  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const [row] = await this.statement<{ token: string | null }>(
-      `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5)::text AS token`,
-      [this.cluster, name, session, info, onlyIfFree],
+      `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5, $6)::text AS token`,
+      [this.cluster, name, session, info, onlyIfFree, capacity],
       'queue a holder',
     );
     if (row?.token === null || row === undefined) return null;
@@ -91,16 +91,16 @@ export class PgStore implements RowStore {
     await this.statement(`SELECT ${this.s}.release($1, $2, $3)`, [this.cluster, session, String(token)], 'release a holder');
   }
 
-  async turn(name: string, token: bigint): Promise<Turn> {
-    const [row] = await this.statement<{ first: string | null; present: boolean | null }>(
-      `SELECT min(token)::text AS first, bool_or(token = $3) AS present
+  async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
+    const [row] = await this.statement<{ ahead: number; present: boolean | null }>(
+      `SELECT (count(*) FILTER (WHERE token < $3))::int AS ahead, bool_or(token = $3) AS present
        FROM ${this.s}.holders WHERE cluster = $1 AND name = $2 AND token <= $3`,
       [this.cluster, name, String(token)],
       'look at a queue',
     );
     const present = row?.present === true;
     // A dead holder ahead is reaped by the reaper, whose NOTIFY (or the feed's fallback) wakes us.
-    return { present, holder: present && row?.first === String(token), wakeAt: Infinity };
+    return { present, holder: present && Number(row?.ahead) < capacity, wakeAt: Infinity };
   }
 
   async liveRows(name: string): Promise<LiveRow[]> {

@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
  *   (ms by the server's `TIME`); `P rtime` hash sid → the server's `TIME` (ms) of its open or last
  *   renewal. A session exists while it is in `sess`; the four go together (`rtime` may be missing
  *   for a session written by an older lockd: then only the expiry counts).
- * - `P q:<name>` zset sid → token (the queue of a name: `leader`, `lock/<x>`), `P qi:<name>` hash
- *   sid → holder info. The holder of a name is its entry with the lowest token **whose session
- *   exists**.
+ * - `P q:<name>` zset sid → token (the queue of a name: `leader`, `lock/<x>`, `seat/<x>`),
+ *   `P qi:<name>` hash sid → holder info. The holder of a name is its entry with the lowest token
+ *   **whose session exists** (of a seat set of k seats: each such entry with fewer than k ahead).
  * - `P kv` hash key → value, `P kvrev` hash key → revision, `P kvidx` zset (score 0) of the keys,
  *   for ZRANGEBYLEX prefix ranges (byte order, which for UTF-8 is code point order).
  *
@@ -187,9 +187,10 @@ return 1
   ),
 
   /**
-   * KEYS rev, sess, q, qi; ARGV sid, info, has info ('1'/'0'), only if free ('1'/'0'), channel.
-   * Returns the entry's token (the existing one on a retry), '-1' when the session is gone, nil
-   * when only-if-free and the name has a live entry. Prunes dead entries first.
+   * KEYS rev, sess, q, qi; ARGV sid, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
+   * capacity. Returns the entry's token (the existing one on a retry), '-1' when the session is
+   * gone, nil when only-if-free and the name has `capacity` or more live entries (a lock: 1).
+   * Prunes dead entries first.
    */
   enqueue: script(
     'enqueue',
@@ -201,7 +202,7 @@ local mine = redis.call('ZSCORE', KEYS[3], sid)
 local result = false
 if mine then
   result = int(tonumber(mine))
-elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) == 0 then
+elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[6]) then
   local t = next_token(KEYS[1])
   redis.call('ZADD', KEYS[3], t, sid)
   if ARGV[3] == '1' then redis.call('HSET', KEYS[4], sid, ARGV[2]) end
@@ -226,7 +227,7 @@ return 1
 `,
   ),
 
-  /** KEYS sess, q; ARGV sid, token. Read only: {present, a live entry ahead}. */
+  /** KEYS sess, q; ARGV sid, token. Read only: {present, how many live entries are ahead}. */
   turn: script(
     'turn',
     `
@@ -236,7 +237,7 @@ local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORE
 for i = 1, #entries, 2 do
   local m, s = entries[i], tonumber(entries[i + 1])
   if alive(KEYS[1], m) then
-    if m == ARGV[1] and s == token then present = 1 elseif s < token then ahead = 1 end
+    if m == ARGV[1] and s == token then present = 1 elseif s < token then ahead = ahead + 1 end
   end
 end
 return {present, ahead}

@@ -70,12 +70,12 @@ export class RedisStore implements RowStore {
     for (const [token, row] of this.rowNames) if (row.session === id) this.rowNames.delete(token);
   }
 
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined> {
+  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const k = this.keys;
     const reply = await this.statement(
       SCRIPTS.enqueue,
       [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
-      [session, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel],
+      [session, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel, String(capacity)],
       'queue a holder',
     );
     if (reply === null) return null;
@@ -94,12 +94,12 @@ export class RedisStore implements RowStore {
     this.rowNames.delete(token);
   }
 
-  async turn(name: string, token: bigint): Promise<Turn> {
+  async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
     const row = this.rowNames.get(token);
     const reply = await this.statement(SCRIPTS.turn, [this.keys.sess, this.keys.queue(name)], [row?.session ?? '', String(token)], 'look at a queue');
     const [present, ahead] = Array.isArray(reply) ? reply : [];
     // A dead holder ahead is reaped by the reaper, whose message (or the feed's fallback) wakes us.
-    return { present: present === 1, holder: present === 1 && ahead === 0, wakeAt: Infinity };
+    return { present: present === 1, holder: present === 1 && typeof ahead === 'number' && ahead < capacity, wakeAt: Infinity };
   }
 
   async liveRows(name: string): Promise<LiveRow[]> {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
 import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, LockView, SessionWatch } from '../backend.js';
 import { monotonicMs } from '../../clock.js';
+import { checkSeats } from '../seats.js';
 import { parseCandidateInfo } from './candidate-info.js';
 import { RowLease } from './row-lease.js';
 import { RowSession, type RowBackendKind } from './row-session.js';
@@ -10,9 +11,13 @@ import type { AdvisoryLocks, RowStore } from './row-store.js';
 import { waitTurn } from './wait-turn.js';
 import { watchFingerprint } from './watch-prefix.js';
 
-/** The election's row name; lock rows are `lock/<name>`, so a lock called `leader` is distinct. */
+/**
+ * The election's row name; lock rows are `lock/<name>` and seat rows `seat/<name>`, so a lock
+ * called `leader` and a seat set named like a lock are distinct.
+ */
 const ELECTION = 'leader';
 const LOCK_PREFIX = 'lock/';
+const SEAT_PREFIX = 'seat/';
 
 /** What a row backend is opened with, besides its store. */
 export interface RowBackendOptions {
@@ -23,8 +28,8 @@ export interface RowBackendOptions {
 }
 
 /**
- * The Backend contract on a `RowStore` (see row-store.ts for the model): campaigns and lock waits
- * queue a holder row and wait their turn; a lease is valid while its session vouches for it; a
+ * The Backend contract on a `RowStore` (see row-store.ts for the model): campaigns, lock and seat
+ * waits queue a holder row and wait their turn (a seat set's name has the capacity of its seats); a lease is valid while its session vouches for it; a
  * guarded write is the store's one-transaction check of every guard row. At most one hold or
  * acquire per name per backend. Errors are the store's typed ones, plus `UsageError` for misuse
  * and `LeadershipLostError` for a guard that no longer holds.
@@ -59,7 +64,7 @@ export class RowBackend implements Backend {
   }
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
-    return (await this.hold(ELECTION, ELECTION, me, 'wait', opts.signal)) as Lease;
+    return (await this.hold(ELECTION, ELECTION, me, 'wait', opts.signal, 1)) as Lease;
   }
 
   async observe(): Promise<ElectionView> {
@@ -84,11 +89,21 @@ export class RowBackend implements Backend {
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
-    return this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'try', opts.signal);
+    return this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'try', opts.signal, 1);
   }
 
   async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
-    return (await this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'wait', opts.signal)) as Lease;
+    return (await this.hold(`${LOCK_PREFIX}${name}`, name, opts.info, 'wait', opts.signal, 1)) as Lease;
+  }
+
+  async tryAcquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    checkSeats(seats);
+    return this.hold(`${SEAT_PREFIX}${name}`, name, opts.info, 'try', opts.signal, seats);
+  }
+
+  async acquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    checkSeats(seats);
+    return (await this.hold(`${SEAT_PREFIX}${name}`, name, opts.info, 'wait', opts.signal, seats)) as Lease;
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
@@ -97,6 +112,7 @@ export class RowBackend implements Backend {
       if (!(guard instanceof RowLease) || !this.leases.has(guard)) {
         throw new UsageError('guardedPut: a guard lease was not issued by this backend');
       }
+      if (guard.isSeat) throw new UsageError(`guardedPut: ${guard.describe()} is a seat; only a lock or leadership can guard a write`);
       return guard;
     });
     for (const guard of own) {
@@ -181,32 +197,36 @@ export class RowBackend implements Backend {
     return true;
   }
 
-  /** Takes (`try`) or waits for (`wait`) the row name `rowName`; see the contract for each mode. */
+  /**
+   * Takes (`try`) or waits for (`wait`) a row of name `rowName`, which `capacity` rows hold at
+   * once; see the contract for each mode.
+   */
   private async hold(
     rowName: string,
     name: string,
     info: CandidateInfo | undefined,
     mode: 'try' | 'wait',
     signal: AbortSignal | undefined,
+    capacity: number,
   ): Promise<RowLease | null> {
     signal?.throwIfAborted();
     this.assertOpen();
-    const what = rowName === ELECTION ? 'the election' : `lock "${name}"`;
+    const what = rowName === ELECTION ? 'the election' : rowName.startsWith(SEAT_PREFIX) ? `a seat of "${name}"` : `lock "${name}"`;
     if (this.busyNames.has(rowName)) throw new UsageError(`${what} is already held or being acquired through this backend`);
     this.busyNames.add(rowName);
     let lease: RowLease | null = null;
     try {
-      lease = mode === 'try' ? await this.tryHold(rowName, name, info) : await this.waitHold(rowName, name, info, signal);
+      lease = mode === 'try' ? await this.tryHold(rowName, name, info, capacity) : await this.waitHold(rowName, name, info, capacity, signal);
       return lease;
     } finally {
       if (lease === null) this.busyNames.delete(rowName);
     }
   }
 
-  private async tryHold(rowName: string, name: string, info: CandidateInfo | undefined): Promise<RowLease | null> {
+  private async tryHold(rowName: string, name: string, info: CandidateInfo | undefined, capacity: number): Promise<RowLease | null> {
     for (;;) {
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, true);
+      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, true, capacity);
       if (token === null) return null;
       // Resumed in a later microtask: the session may have been lost since the row was inserted.
       if (token !== undefined && session.checkAlive()) return this.newLease(session, rowName, name, token, info);
@@ -214,20 +234,20 @@ export class RowBackend implements Backend {
     }
   }
 
-  private async waitHold(rowName: string, name: string, info: CandidateInfo | undefined, signal?: AbortSignal): Promise<RowLease> {
+  private async waitHold(rowName: string, name: string, info: CandidateInfo | undefined, capacity: number, signal?: AbortSignal): Promise<RowLease> {
     for (;;) {
       // Again on every round: the backend may have closed, or the caller given up, meanwhile.
       signal?.throwIfAborted();
       this.assertOpen();
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, false);
+      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, false, capacity);
       if (token === undefined || token === null) {
         session.lose('its row was reaped before a candidate could be queued in it', true);
         continue;
       }
       let holds: boolean;
       try {
-        holds = await waitTurn({ store: this.store, session, name: rowName, token, signal, closing: this.closing.signal });
+        holds = await waitTurn({ store: this.store, session, name: rowName, token, capacity, signal, closing: this.closing.signal });
       } catch (err) {
         await this.deleteRow(session, token);
         throw err;
@@ -260,15 +280,16 @@ export class RowBackend implements Backend {
     });
     this.leases.add(lease);
     const fields = { name, token: String(token), ...(info && { node: info.node }) };
+    const what = rowName === ELECTION ? 'leadership' : lease.isSeat ? 'seat' : 'lock';
     lease.signal.addEventListener(
       'abort',
       () => {
         this.busyNames.delete(rowName);
-        this.logger.info({ ...fields, reason: (lease.signal.reason as Error).message }, rowName === ELECTION ? 'leadership ended' : 'lock ended');
+        this.logger.info({ ...fields, reason: (lease.signal.reason as Error).message }, `${what} ended`);
       },
       { once: true },
     );
-    this.logger.info(fields, rowName === ELECTION ? 'elected leader' : 'lock acquired');
+    this.logger.info(fields, rowName === ELECTION ? 'elected leader' : `${what} acquired`);
     return lease;
   }
 

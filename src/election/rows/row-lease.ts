@@ -3,8 +3,8 @@ import type { FencingToken, Lease } from '../backend.js';
 import type { RowSession } from './row-session.js';
 
 /**
- * Ownership of the election or of a lock: a row in `holders`, in `session`, that is the lowest
- * live row of its name. Valid while the session is and until released; its signal aborts when
+ * Ownership of the election, of a lock or of a seat: a row in `holders`, in `session`, that is
+ * the lowest live row of its name (a seat: has fewer live rows ahead than the set has seats). Valid while the session is and until released; its signal aborts when
  * the session is lost, when a guarded write finds the row gone, or on release.
  */
 export class RowLease implements Lease {
@@ -33,8 +33,14 @@ export class RowLease implements Lease {
     return this.session.id;
   }
 
-  /** `leader (token 7)` or `lock "backup" (token 9)`, for messages. */
+  /** Whether this is a seat of a seat set (row `seat/<name>`) rather than a lock or leadership. */
+  get isSeat(): boolean {
+    return this.rowName.startsWith('seat/');
+  }
+
+  /** `leader (token 7)`, `lock "backup" (token 9)` or `seat of "workers" (token 11)`, for messages. */
   describe(): string {
+    if (this.isSeat) return `seat of "${this.name}" (token ${this.token})`;
     return this.rowName.startsWith('lock/') ? `lock "${this.name}" (token ${this.token})` : `leader (token ${this.token})`;
   }
 

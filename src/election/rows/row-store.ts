@@ -8,9 +8,12 @@
  * - a **session** row per open Backend, renewed by its owner; a driver decides when a silent
  *   session is dead (embedded: its monotonic expiry on this host; PostgreSQL: observed silence,
  *   see `silence-watch.ts`) and then deletes it with its holder rows ("reaps" it);
- * - a **holder** row per candidate or lock waiter, `(name, token, session)`; the holder of a name
- *   is its live row with the lowest token, and tokens come from one counter advanced in the
- *   transaction that inserts the row, so they grow strictly in order of arrival;
+ * - a **holder** row per candidate, lock waiter or seat waiter, `(name, token, session)`; a name
+ *   has a **capacity** k (1 for the election and locks, the seat count for a seat set `seat/<x>`),
+ *   and its holders are its live rows with fewer than k live rows of lower token (k = 1: the
+ *   lowest); tokens come from one counter advanced in the transaction that inserts the row, so
+ *   they grow strictly in order of arrival. The capacity is not stored: each caller passes its
+ *   own, and judges its own row by it;
  * - **kv** rows for data keys, each write giving its row a new, higher revision (`rev`; embedded:
  *   the same counter, PostgreSQL: a sequence), so a watcher can tell a prefix changed.
  *
@@ -81,21 +84,22 @@ export interface RowStore {
   deleteSession(id: string): Promise<void>;
   /**
    * Queues a row for `name` in `session` and returns its token. With `onlyIfFree`, returns null
-   * instead when `name` has any live row. Undefined when the session is gone. Idempotent per
-   * (session, name): a retry after an unknown outcome returns the row already queued.
+   * instead when `name` has `capacity` or more live rows (held or queued for: a try never jumps
+   * the queue). Undefined when the session is gone. Idempotent per (session, name): a retry after
+   * an unknown outcome returns the row already queued.
    */
-  insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean): Promise<bigint | null | undefined>;
+  insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined>;
   /** Deletes row `token` of `session` (no-op when already gone). */
   deleteHolder(session: string, token: bigint): Promise<void>;
-  /** Where row `token` of `name` stands. */
-  turn(name: string, token: bigint): Promise<Turn>;
+  /** Where row `token` of `name` stands: it holds when fewer than `capacity` live rows are ahead. */
+  turn(name: string, token: bigint, capacity: number): Promise<Turn>;
   /** The live rows of `name` in token order, the holder first. */
   liveRows(name: string): Promise<LiveRow[]>;
   /** The live rows of every name starting with `prefix`, by name, then token. */
   rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]>;
   /**
    * Writes `key = value` if every guard still holds its name (row present, session live, lowest
-   * token), in one transaction. Returns the first guard that does not hold, or whether it wrote
+   * token: guards are never seats), in one transaction. Returns the first guard that does not hold, or whether it wrote
    * (false only for `ifAbsent` on an existing key).
    */
   guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }>;

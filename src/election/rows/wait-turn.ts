@@ -10,13 +10,15 @@ export interface WaitTurnOptions {
   /** The row's name in `holders`, and its token. */
   name: string;
   token: bigint;
+  /** How many rows of `name` hold at once (1: the election, a lock; more: a seat set). */
+  capacity: number;
   signal?: AbortSignal;
   /** Aborted when the backend closes. */
   closing: AbortSignal;
 }
 
 /**
- * Waits until row `token` is the lowest live row of `name`. Looks again whenever the store's
+ * Waits until row `token` holds: fewer than `capacity` live rows of `name` are ahead of it. Looks again whenever the store's
  * change feed says it may have changed (someone released, queued or was reaped) or the earliest
  * row ahead may be reaped (`Turn.wakeAt`: its holder died without a word), one look at a time.
  * Resolves true when the row holds, false when the session was lost meanwhile (the row went with
@@ -24,7 +26,7 @@ export interface WaitTurnOptions {
  * retryable one (busy, unreachable) only makes it look again on the next change or tick.
  */
 export function waitTurn(opts: WaitTurnOptions): Promise<boolean> {
-  const { store, session, name, token, signal, closing } = opts;
+  const { store, session, name, token, capacity, signal, closing } = opts;
   return new Promise<boolean>((resolve, reject) => {
     let wakeAt = -Infinity;
     let done = false;
@@ -55,7 +57,7 @@ export function waitTurn(opts: WaitTurnOptions): Promise<boolean> {
       lookAgain = false;
       let turn: Turn;
       try {
-        turn = await store.turn(name, token);
+        turn = await store.turn(name, token, capacity);
       } catch (err) {
         if (!(err instanceof LockdError && err.retryable)) finish(() => reject(err));
         return;
