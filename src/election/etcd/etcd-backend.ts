@@ -87,14 +87,8 @@ export class EtcdBackend implements Backend {
 
   async locks(): Promise<LockView[]> {
     this.ensureOpen();
-<<<<<<< HEAD
     // Each contender's key is `<locks>/<name>/<lease>`; by creation, the first of a name holds.
     const res = await this.rpc.range(allByCreation(this.layout.locks), 'list locks');
-=======
-    // Each contender's key is `<locks><name>/<lease>`; by creation, the first of a name holds.
-    // allByCreation adds the `/` itself: `layout.locks` already ends with one.
-    const res = await this.rpc.range(allByCreation(this.layout.locks.slice(0, -1)), 'list locks');
->>>>>>> seats
     const views = new Map<string, LockView>();
     for (const kv of res.kvs) {
       const rest = kv.key.toString().slice(this.layout.locks.length + 1);
