@@ -52,6 +52,8 @@ export interface PostgresOptions {
    * syntax, e.g. `+0`, `-30s`), so that `stepClock` can move its wall clock later.
    */
   faketime?: string;
+  /** More `-c name=value` settings for the postmaster, e.g. `ssl=on`. */
+  settings?: string[];
 }
 
 /**
@@ -66,7 +68,7 @@ export interface PostgresOptions {
 export async function startPostgres(opts: PostgresOptions = {}): Promise<PgServer> {
   requireBinary(join(pgBin, 'initdb'), 'postgresql');
   if (opts.faketime !== undefined) requireBinary(LIBFAKETIME, 'faketime', 'load');
-  return start('postgres', initdb, (server) => server.query('postgres', 'CREATE DATABASE lockd'), opts.faketime);
+  return start('postgres', initdb, (server) => server.query('postgres', 'CREATE DATABASE lockd'), opts);
 }
 
 /**
@@ -81,7 +83,7 @@ export async function startPostgresStandby(primary: PgServer): Promise<PgServer>
     const source = ['-h', host, '-p', String(primary.port), '-U', 'lockd'];
     await run('pg_basebackup', [...source, '-D', join(dir, 'data'), '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'], dir, user);
   };
-  return start('standby', backup, async () => undefined, undefined);
+  return start('standby', backup, async () => undefined, {});
 }
 
 /**
@@ -92,7 +94,7 @@ async function start(
   what: string,
   prepare: (dir: string, user: User | undefined) => Promise<void>,
   ready: (server: Server) => Promise<void>,
-  faketime: string | undefined,
+  opts: PostgresOptions,
 ): Promise<Server> {
   requireBinary(join(pgBin, 'postgres'), 'postgresql');
   const dir = mkdtempSync(join(tmpdir(), 'lockd-pg-'));
@@ -102,7 +104,7 @@ async function start(
     if (user) chownSync(dir, user.uid, user.gid);
     await prepare(dir, user);
     for (let attempt = 0; attempt < 4; attempt++) {
-      const server = new Server(dir, await freePort(), user, faketime);
+      const server = new Server(dir, await freePort(), user, opts);
       try {
         await server.launch();
         await ready(server);
@@ -167,14 +169,14 @@ class Server extends ServerProcess implements PgServer {
     dir: string,
     readonly port: number,
     private readonly user: User | undefined,
-    faketime: string | undefined,
+    private readonly opts: PostgresOptions,
   ) {
     super(dir, 'postgres', readyTimeoutMs);
     this.url = `postgres://lockd@${host}:${port}/lockd`;
     this.dataDir = join(dir, 'data');
-    if (faketime !== undefined) {
+    if (opts.faketime !== undefined) {
       this.clockFile = join(dir, 'faketime');
-      this.stepClock(faketime);
+      this.stepClock(opts.faketime);
     }
   }
 
@@ -188,6 +190,7 @@ class Server extends ServerProcess implements PgServer {
       'max_connections=200',
       'shared_buffers=32MB',
       'log_line_prefix=%m [%p] ',
+      ...(this.opts.settings ?? []),
     ];
     const faketime =
       this.clockFile === undefined

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
 import { LockdProcess, runLockd } from '../helpers/lockd-process.js';
+import { makePki } from '../helpers/pki.js';
 import { freePort } from '../helpers/ports.js';
 import { requireBinary } from '../helpers/require-binary.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -112,18 +113,4 @@ function writeConfig(dir: string, name: string, backend: string[]): string {
     [`cluster: ${cluster}`, 'backend:', '  type: etcd', ...backend, 'leader:', '  ttl: 3s', 'jobs:', '  tick:', '    schedule: "* * * * * *"', '    run: "true"', ''].join('\n'),
   );
   return file;
-}
-
-/** A throwaway CA, a server certificate for 127.0.0.1, and a client certificate. */
-async function makePki(dir: string): Promise<void> {
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(dir, { recursive: true });
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  await ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=lockd-test-ca', '-keyout', 'ca-key.pem', '-out', 'ca.pem');
-  writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const who of ['server', 'client']) {
-    await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who}`, '-keyout', `${who}-key.pem`, '-out', `${who}.csr`);
-    await ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', `${who}.ext`, '-out', `${who}.pem`);
-  }
 }
