@@ -29,9 +29,9 @@ export interface RowBackendOptions {
 
 /**
  * The Backend contract on a `RowStore` (see row-store.ts for the model): campaigns, lock and seat
- * waits queue a holder row and wait their turn (a seat set's name has the capacity of its seats); a lease is valid while its session vouches for it; a
- * guarded write is the store's one-transaction check of every guard row. At most one hold or
- * acquire per name per backend. Errors are the store's typed ones, plus `UsageError` for misuse
+ * waits queue a holder row and wait their turn (a seat set's name has the capacity of its seats);
+ * a lease is valid while its session vouches for it; a guarded write is the store's
+ * one-transaction check of every guard row. At most one hold or acquire per name per backend. Errors are the store's typed ones, plus `UsageError` for misuse
  * and `LeadershipLostError` for a guard that no longer holds.
  */
 export class RowBackend implements Backend {
