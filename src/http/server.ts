@@ -88,7 +88,7 @@ async function respond(url: string, res: http.ServerResponse, opts: HttpServerOp
       return send(res, health.up ? text(200, 'ready') : text(503, `not ready: ${health.reason ?? 'backend session not valid'}`));
     }
     case '/status': {
-      let page: { offset: number; limit: number };
+      let page: { offset: number; limit: number; recent: number };
       try {
         page = parseStatusQuery(searchParams);
       } catch (err) {

@@ -4,7 +4,8 @@
  * cluster, the leader with its lease headroom, the candidates with their clock offsets, held locks, the storage
  * estimate against its budget, and the jobs sorted by attention (failing, missed or skipped,
  * running, then by next slot; the order of `NEEDS_ATTENTION` in observe/status-summary.ts) with
- * each job's last outcome, token and missed and skipped totals. It shows only
+ * each job's last outcome, token and missed and skipped totals, and a timeline of its newest runs
+ * (a mark per run coloured by outcome; outcome, token and duration in its title). It shows only
  * what `/status` carries, which never includes env values or credentials, and leaves out the
  * runs' output tails. Every value enters the page as text (`textContent`), never as markup. With
  * more than 1000 jobs it shows the first 1000 in config order and says so. When a fetch fails it
@@ -44,6 +45,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .o-missed, .o-skipped { background: var(--warn); } .o-running { background: var(--run); }
   .detail { grid-column: 1 / -1; color: var(--muted); font-size: 0.85rem; overflow-wrap: anywhere; }
   code { font: 0.85em ui-monospace, monospace; }
+  .timeline { grid-column: 1 / -1; display: flex; gap: 3px; }
+  .timeline i { width: 0.9rem; height: 0.9rem; border-radius: 2px; background: var(--muted); }
 </style>
 </head>
 <body>
@@ -60,6 +63,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <script>
 "use strict";
 const REFRESH_MS = 5000;
+const TIMELINE_RUNS = 10;
 const RANK = { failing: 0, missed: 1, running: 2, ok: 3, neverRun: 3 };
 const $ = (id) => document.getElementById(id);
 
@@ -181,14 +185,30 @@ function renderJobs(status) {
       if (last.durationMs !== undefined) parts.push("took " + seconds(last.durationMs));
       if (last.reason) parts.push("reason " + last.reason);
     }
-    li.append(el("span", "detail", parts.join(" · ")));
+    li.append(el("span", "detail", parts.join(" · ")), timeline(job.recent || []));
     return li;
   }));
 }
 
+/** The job's newest runs, oldest left: a coloured mark each, its outcome, token and duration in the title. */
+function timeline(runs) {
+  const box = el("div", "timeline");
+  for (const run of [...runs].reverse()) {
+    const mark = el("i", "o-" + run.outcome);
+    const about = [run.outcome, when(run.scheduledAt)];
+    if (run.token !== undefined) about.push("token " + run.token);
+    if (run.durationMs !== undefined) about.push("took " + seconds(run.durationMs));
+    if (run.reason) about.push(run.reason);
+    mark.title = about.join(" · ");
+    mark.setAttribute("aria-label", mark.title);
+    box.append(mark);
+  }
+  return box;
+}
+
 async function refresh() {
   try {
-    const res = await fetch("status?limit=1000", { cache: "no-store" });
+    const res = await fetch("status?limit=1000&recent=" + TIMELINE_RUNS, { cache: "no-store" });
     if (!res.ok) throw new Error(res.status + " " + (await res.text()).trim());
     const status = await res.json();
     $("cluster").textContent = status.cluster + " (" + status.backend + ")";

@@ -17,6 +17,17 @@ export interface JobStatus {
   last: RunRecord | null;
   missedTotal: number;
   skippedTotal: number;
+  /** `/status?recent=N` only: the newest N runs, newest first, without their output. */
+  recent?: RecentRun[];
+}
+
+/** A run in a job's timeline. */
+export interface RecentRun {
+  scheduledAt: string;
+  outcome: RunRecord['outcome'];
+  token?: string;
+  durationMs?: number;
+  reason?: string;
 }
 
 /** What every status answer starts with. Tokens are decimal strings. */
@@ -84,10 +95,23 @@ export async function collectStatus(backend: Backend, config: LockdConfig, nowMs
   return { ...header(backend, config, view, clocks, locks, nowMs), summary: summarize(jobs), jobs, at: new Date(nowMs).toISOString() };
 }
 
-/** `/status?offset=&limit=`: reads only the page's jobs (see `collectStatus`). Throws like it. */
-export async function collectStatusPage(backend: Backend, config: LockdConfig, nowMs: number, page: { offset: number; limit: number }): Promise<StatusPage> {
+/**
+ * `/status?offset=&limit=&recent=`: reads only the page's jobs (see `collectStatus`), with their
+ * newest `recent` runs when asked. Throws like it.
+ */
+export async function collectStatusPage(
+  backend: Backend,
+  config: LockdConfig,
+  nowMs: number,
+  page: { offset: number; limit: number; recent?: number },
+): Promise<StatusPage> {
   const selected = config.jobs.slice(page.offset, page.offset + page.limit);
-  const [view, clocks, locks, jobs] = await Promise.all([backend.observe(), backend.list(clocksPrefix), backend.locks(), readJobs(backend, selected, nowMs)]);
+  const [view, clocks, locks, jobs] = await Promise.all([
+    backend.observe(),
+    backend.list(clocksPrefix),
+    backend.locks(),
+    readJobs(backend, selected, nowMs, page.recent ?? 0),
+  ]);
   return { ...header(backend, config, view, clocks, locks, nowMs), total: config.jobs.length, offset: page.offset, limit: page.limit, jobs, at: new Date(nowMs).toISOString() };
 }
 
@@ -107,13 +131,13 @@ function header(backend: Backend, config: LockdConfig, view: ElectionView, clock
   };
 }
 
-async function readJobs(backend: Backend, jobs: readonly JobConfig[], nowMs: number): Promise<JobStatus[]> {
+async function readJobs(backend: Backend, jobs: readonly JobConfig[], nowMs: number, recent = 0): Promise<JobStatus[]> {
   if (jobs.length === 0) return [];
   const [states, newest] = await Promise.all([
     backend.list(STATES_PREFIX),
     // One prefix read per job, not one for all runs/: a single etcd answer is capped (4 MiB by
     // default in grpc-js), which every job's full history would exceed.
-    mapLimit(jobs, READS_IN_FLIGHT, (job) => readNewestRun(backend, job.name)),
+    mapLimit(jobs, READS_IN_FLIGHT, (job) => readNewestRuns(backend, job.name, Math.max(1, recent))),
   ]);
   const stateText = new Map(states.map((kv) => [kv.key.slice(STATES_PREFIX.length), kv.value]));
   const next = nextSlotOf(nowMs);
@@ -122,25 +146,47 @@ async function readJobs(backend: Backend, jobs: readonly JobConfig[], nowMs: num
     schedule: job.schedule,
     timezone: job.timezone,
     next: next(job),
-    last: newest[i] ?? null,
+    last: newest[i]?.[0] ?? null,
     missedTotal: storedCount(stateText.get(job.name), 'missedTotal'),
     skippedTotal: storedCount(stateText.get(job.name), 'skippedTotal'),
+    ...(recent > 0 && { recent: (newest[i] ?? []).map(asRecent) }),
   }));
 }
 
-/** The record with the greatest slot under `runs/<job>/` (read from the key; only that one is parsed). */
-async function readNewestRun(backend: Backend, job: string): Promise<RunRecord | null> {
+function asRecent(record: RunRecord): RecentRun {
+  return {
+    scheduledAt: record.scheduledAt,
+    outcome: record.outcome,
+    ...(record.token === undefined ? {} : { token: record.token }),
+    ...(record.durationMs === undefined ? {} : { durationMs: record.durationMs }),
+    ...(record.reason === undefined ? {} : { reason: record.reason }),
+  };
+}
+
+/**
+ * The `n` records with the greatest slots under `runs/<job>/`, newest first (ordered by the slot
+ * in the key; only those are parsed).
+ */
+async function readNewestRuns(backend: Backend, job: string, n: number): Promise<RunRecord[]> {
   const prefix = runsPrefix(job);
-  let newest: string | undefined;
-  let newestSlot = -Infinity;
-  for (const kv of await backend.list(prefix)) {
-    const slot = slotOfRunKey(kv.key.slice(prefix.length));
-    if (slot > newestSlot) {
-      newestSlot = slot;
-      newest = kv.value;
+  const runs = await backend.list(prefix);
+  if (n === 1) {
+    let newest: string | undefined;
+    let newestSlot = -Infinity;
+    for (const kv of runs) {
+      const slot = slotOfRunKey(kv.key.slice(prefix.length));
+      if (slot > newestSlot) {
+        newestSlot = slot;
+        newest = kv.value;
+      }
     }
+    return newest === undefined ? [] : [JSON.parse(newest) as RunRecord];
   }
-  return newest === undefined ? null : (JSON.parse(newest) as RunRecord);
+  return runs
+    .map((kv) => ({ slot: slotOfRunKey(kv.key.slice(prefix.length)), value: kv.value }))
+    .sort((a, b) => b.slot - a.slot)
+    .slice(0, n)
+    .map((r) => JSON.parse(r.value) as RunRecord);
 }
 
 function storedCount(stateText: string | undefined, field: 'missedTotal' | 'skippedTotal'): number {

@@ -38,11 +38,18 @@ describe('status page', { timeout: 120_000 }, () => {
       '    schedule: "* * * * * *"',
       '    run: sleep 120',
       '    overlap: skip',
+      // Each run takes 3 s; the slots queued behind it miss their 500 ms deadline.
+      '  late:',
+      '    schedule: "* * * * * *"',
+      '    run: sleep 3',
+      '    overlap: queue',
+      '    deadline: 500ms',
     ].join('\n');
     const a = cluster.start('node-a', jobs, { LOCKD_HTTP_LISTEN: `127.0.0.1:${port}` });
     await a.waitForLeadership(20_000);
     await a.waitForLog((l) => l.msg === 'run finished' && l.job === 'tidy' && l.outcome === 'success', 20_000);
     await a.waitForLog((l) => l.msg === 'slot skipped: overlap' && l.job === 'slow', 20_000);
+    await a.waitForLog((l) => l.msg === 'slot missed: deadline' && l.job === 'late', 20_000);
 
     const page = await browser.newPage();
     const problems: string[] = [];
@@ -74,9 +81,17 @@ describe('status page', { timeout: 120_000 }, () => {
     // The skipped count is in the job's state, written just after the skipped record: wait for it.
     await page.waitForFunction(`/skipped [1-9]/.test(document.querySelector('[data-job="slow"] .detail')?.textContent ?? '')`, { timeout: 20_000 });
     assert.match(await text('#counts'), /skipped slots in total [1-9]\d*/);
-    assert.match(await text('#counts'), /last slot missed or skipped 1/);
-    const order = await page.evaluate(`[...document.querySelectorAll('#jobs li')].map((li) => li.dataset.job)`);
-    assert.deepEqual(order, ['slow', 'tidy'], 'the job whose slots are skipped comes first');
+    assert.match(await text('#counts'), /last slot missed or skipped [12]/);
+    const order = (await page.evaluate(`[...document.querySelectorAll('#jobs li')].map((li) => li.dataset.job)`)) as string[];
+    assert.equal(order.at(-1), 'tidy', 'the jobs whose slots are missed or skipped come before the healthy one');
+    // A missed slot shows: in the job's timeline (a mark titled "missed") and in its count.
+    await page.waitForFunction(`[...document.querySelectorAll('[data-job="late"] .timeline i')].some((i) => i.title.startsWith('missed'))`, { timeout: 20_000 });
+    await page.waitForFunction(`/missed [1-9]/.test(document.querySelector('[data-job="late"] .detail')?.textContent ?? '')`, { timeout: 20_000 });
+    // The timeline: one mark per recent run, oldest left, each with its outcome, token and duration.
+    await page.waitForFunction(`document.querySelectorAll('[data-job="tidy"] .timeline i.o-success').length >= 2`, { timeout: 20_000 });
+    const marks = (await page.evaluate(`[...document.querySelectorAll('[data-job="tidy"] .timeline i')].map((i) => i.title)`)) as string[];
+    assert.ok(marks.length <= 10, `at most 10 runs in the timeline, got ${marks.length}`);
+    assert.match(marks.at(-1) ?? '', /^(success|running) · .* · token \d+/);
     assert.match(await text('[data-job="tidy"] .detail'), /token \d+/);
     const body = await text('body');
     assert.ok(!body.includes(SECRET), 'the page shows no env value');

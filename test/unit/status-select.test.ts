@@ -116,8 +116,25 @@ describe('/status?limit=&offset=', () => {
     assert.equal(beyond.total, names.length);
   });
 
-  it('refuses a bad limit or offset with 400 and the reason', async () => {
-    for (const query of ['limit=0', 'limit=1001', 'limit=ten', 'offset=-1', 'offset=1.5']) {
+  it('recent=N adds each job\'s newest N runs, newest first, without their output; absent otherwise', async () => {
+    const job = names[0]!;
+    for (const ago of [5_000, 2_000, 1_000]) {
+      const slot = now - ago;
+      const record: RunRecord = { job, slot, runId: `${job}:${slot}`, scheduledAt: new Date(slot).toISOString(), node: 'web-1', token: String(ago), leaderToken: '3', outcome: ago === 2_000 ? 'missed' : 'success', attempt: 1, output: 'x'.repeat(100) };
+      backend.store.kv.set(runKey(job, slot), JSON.stringify(record));
+    }
+    const page = JSON.parse((await get('/status?limit=1&recent=3')).body) as StatusPage;
+    assert.deepEqual(
+      page.jobs[0]?.recent?.map((r) => [r.token, r.outcome]),
+      [['1000', 'success'], ['2000', 'missed'], ['5000', 'success']],
+    );
+    assert.ok(!JSON.stringify(page.jobs[0]?.recent).includes('xxx'), 'no output in the timeline');
+    const plain = JSON.parse((await get('/status?limit=1')).body) as StatusPage;
+    assert.equal(plain.jobs[0]?.recent, undefined);
+  });
+
+  it('refuses a bad limit, offset or recent with 400 and the reason', async () => {
+    for (const query of ['limit=0', 'limit=1001', 'limit=ten', 'offset=-1', 'offset=1.5', 'recent=21', 'recent=x']) {
       const res = await get(`/status?${query}`);
       assert.equal(res.status, 400, query);
       assert.match(res.body, /must be an integer/);
