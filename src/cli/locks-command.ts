@@ -6,7 +6,7 @@ import { table } from './format.js';
 
 /**
  * `lockd locks [--json]`: every held lock of the cluster — job locks, `lockd lock`, locks taken
- * through the library — with its holder (node, host, pid), fencing token, how long it has been
+ * through the library — and every holder of a seat set (one line each, with the set's seat count), with its holder (node, host, pid), fencing token, how long it has been
  * held and how many wait behind it: the question every lock user asks, "who holds it?". The
  * election is `lockd status`'s business. Exit 1 when the backend cannot be reached.
  */
@@ -31,6 +31,7 @@ export function asJson(lock: LockView, now: number): Record<string, unknown> {
     name: lock.name,
     token: lock.token.toString(),
     holder: lock.holder,
+    ...(lock.seats === undefined ? {} : { seats: lock.seats }),
     ...(ageMs === undefined ? {} : { heldForMs: ageMs }),
     waiting: lock.waiting,
   };
@@ -44,7 +45,7 @@ export function renderLocks(locks: readonly LockView[], now: number): string {
     ...locks.map((l) => {
       const ageMs = heldForMs(l, now);
       return [
-        l.name,
+        l.seats === undefined ? l.name : `${l.name} (seat of ${l.seats})`,
         l.token.toString(),
         l.holder?.node ?? '(foreign)',
         l.holder?.host || '-',

@@ -69,8 +69,10 @@ export interface LockView {
   token: FencingToken;
   /** Who holds it; null for a foreign holder that wrote no info (e.g. `etcdctl lock`). */
   holder: CandidateInfo | null;
-  /** How many wait behind the holder. */
+  /** How many wait behind the holder (of a seat set: behind all its holders). */
   waiting: number;
+  /** Set for a seat set's holder: the set's seat count; a set lists one entry per holder. */
+  seats?: number;
 }
 
 export interface KeyValue {
@@ -101,8 +103,9 @@ export interface Backend {
   /** Reads the election without taking part. Throws `BackendUnavailableError` if unreachable. */
   observe(): Promise<ElectionView>;
   /**
-   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election, nor
-   * seat sets), sorted by name, without taking part. Throws `BackendUnavailableError` if unreachable.
+   * Every held lock of the cluster (job locks, `lockd lock`, library locks; not the election),
+   * and each holder of a seat set (with `seats`), sorted by name, without taking part. Throws
+   * `BackendUnavailableError` if unreachable.
    */
   locks(): Promise<LockView[]>;
   /**

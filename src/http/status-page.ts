@@ -57,7 +57,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <main>
   <section><h2>Leader</h2><div id="leader"></div></section>
   <section><h2>Candidates</h2><ul id="candidates"></ul><p class="muted" id="storage"></p></section>
-  <section><h2>Held locks</h2><ul id="locks"></ul></section>
+  <section><h2>Held locks and seats</h2><ul id="locks"></ul></section>
   <section><h2>Jobs</h2><div class="counts" id="counts"></div><p class="muted" id="paging"></p><ul id="jobs"></ul></section>
 </main>
 <script>
@@ -139,7 +139,7 @@ function renderLocks(locks) {
     return;
   }
   $("locks").replaceChildren(...locks.map((l) => {
-    const li = el("li", "", l.name);
+    const li = el("li", "", l.seats === undefined ? l.name : l.name + " (seat of " + l.seats + ")");
     const who = l.holder ? l.holder.node + " (" + l.holder.host + " pid " + l.holder.pid + ") since " + when(l.holder.since) : "a foreign holder";
     li.append(el("span", "muted", " token " + l.token + ", " + who + (l.waiting ? ", " + l.waiting + " waiting" : "")));
     return li;

@@ -47,8 +47,8 @@ interface StatusHeader {
    * reader's config (`LockdConfig.storage`), not measured in the store.
    */
   storage: { budgetBytes: number; estimateBytes: number };
-  /** Every held lock (job locks, `lockd lock`, library locks), by name; see `Backend.locks`. */
-  locks: Array<{ name: string; token: string; holder: CandidateInfo | null; waiting: number }>;
+  /** Every held lock (job locks, `lockd lock`, library locks) and seat, by name; see `Backend.locks`. */
+  locks: Array<{ name: string; token: string; holder: CandidateInfo | null; waiting: number; seats?: number }>;
 }
 
 /** The shape of `lockd status --json` (DESIGN §8). */
@@ -127,7 +127,7 @@ function header(backend: Backend, config: LockdConfig, view: ElectionView, clock
       .filter((c) => c !== undefined && live.has(c.node))
       .map((c) => ({ node: c!.node, offsetMs: c!.wall - nowMs })),
     storage: config.storage,
-    locks: locks.map((l) => ({ name: l.name, token: l.token.toString(), holder: l.holder, waiting: l.waiting })),
+    locks: locks.map((l) => ({ name: l.name, token: l.token.toString(), holder: l.holder, waiting: l.waiting, ...(l.seats === undefined ? {} : { seats: l.seats }) })),
   };
 }
 

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Backend, Lease } from '../../src/election/backend.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
 import { candidate, range, track, type ConformanceContext } from './conformance-context.js';
 import { HolderClient } from './holder-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** A backend with seats, as the seat tests use it. */
 type SeatBackend = Backend & Required<Pick<Backend, 'acquireSeat' | 'tryAcquireSeat'>>;
 
-/** No event announces "queued" for a seat; a healthy local server enqueues within a few ms. */
-const QUEUED_MS = 300;
+/** Resolves once `backend.locks()` shows `n` waiters behind the holders of seat set `name`. */
+async function queued(backend: Backend, name: string, n: number): Promise<void> {
+  await waitFor(`${n} waiters on seat set ${name}`, async () => (await backend.locks()).some((l) => l.name === name && l.seats !== undefined && l.waiting === n), 10_000);
+}
 
 /**
  * Seat tests (counting semaphores): at most N holders, FIFO, tokens, a frozen holder, an aborted
@@ -42,7 +44,7 @@ export function registerSeatTests(ctx: ConformanceContext): void {
     assert.equal(await c!.tryAcquireSeat('pool', 2), null, 'both seats are held');
     assert.equal(await c!.tryAcquireSeat('pool', 2), null, 'a failed tryAcquireSeat must not leave c queued');
     const third = track(c!.acquireSeat('pool', 2, { info: candidate('c'), signal: AbortSignal.timeout(10_000) }));
-    await delay(QUEUED_MS);
+    await queued(a!, 'pool', 1);
     assert.equal(third.settled(), false, 'both seats are held: the third must wait');
     await first.release();
     const got = await third.promise;
@@ -61,8 +63,33 @@ export function registerSeatTests(ctx: ConformanceContext): void {
     const alsoLock = await a.tryAcquire('shared');
     assert.equal(alsoLock, null, 'the lock is held by b');
     assert.equal(await b.tryAcquireSeat('shared', 1), null, 'the lock does not take a seat, a holds the only one');
-    assert.deepEqual((await a.locks()).map((l) => l.name), ['shared'], 'locks() lists the lock, not the seat set');
+    assert.deepEqual(
+      (await a.locks()).map((l) => [l.name, l.seats, l.token === seat.token ? 'seat' : l.token === lock.token ? 'lock' : '?']),
+      [
+        ['shared', undefined, 'lock'],
+        ['shared', 1, 'seat'],
+      ].sort((x, y) => (x[2]! < y[2]! ? -1 : 1)),
+      'locks() lists the lock and the seat holder apart',
+    );
     assert.ok(seat.isValid() && lock.isValid());
+  });
+
+  it('locks() lists each holder of a seat set with the set\'s seat count and its waiters', async () => {
+    const cluster = ctx.cluster('seats-list');
+    const [a, b, c] = await openMany(cluster, 3);
+    const one = await a!.acquireSeat('gpu', 2, { info: candidate('a') });
+    const two = await b!.acquireSeat('gpu', 2, { info: candidate('b') });
+    const waiter = track(c!.acquireSeat('gpu', 2, { info: candidate('c') }));
+    await waitFor('the waiter to be listed', async () => (await a!.locks())[0]?.waiting === 1, 5_000);
+    assert.deepEqual(
+      (await a!.locks()).map((l) => ({ name: l.name, token: l.token, node: l.holder?.node, seats: l.seats, waiting: l.waiting })),
+      [
+        { name: 'gpu', token: one.token, node: 'a', seats: 2, waiting: 1 },
+        { name: 'gpu', token: two.token, node: 'b', seats: 2, waiting: 1 },
+      ],
+    );
+    await one.release();
+    await waiter.promise;
   });
 
   it('seats: waiters get seats in order of arrival, and tokens strictly increase', { timeout: 60_000 }, async () => {
@@ -81,16 +108,17 @@ export function registerSeatTests(ctx: ConformanceContext): void {
           }),
         ),
       );
-      await delay(QUEUED_MS);
+      await queued(h1!, 'pool', i + 1);
     }
     assert.deepEqual(order, [], 'no waiter gets a seat while both are held');
     await held[0]!.release();
     const w0 = await pending[0]!.promise;
-    await delay(QUEUED_MS);
+    // The listing shows the seat taken by w0 and two still waiting: nobody else got one.
+    await queued(h1!, 'pool', 2);
     assert.deepEqual(order, [0], 'one seat freed: only the first waiter gets it');
     await held[1]!.release();
     const w1 = await pending[1]!.promise;
-    await delay(QUEUED_MS);
+    await queued(h1!, 'pool', 1);
     assert.deepEqual(order, [0, 1]);
     await w0.release();
     const w2 = await pending[2]!.promise;
@@ -142,7 +170,7 @@ export function registerSeatTests(ctx: ConformanceContext): void {
     const controller = new AbortController();
     const reason = new Error('caller gave up');
     const pending = track(c!.acquireSeat('pool', 2, { signal: controller.signal }));
-    await delay(QUEUED_MS);
+    await queued(a!, 'pool', 1);
     assert.equal(pending.settled(), false, 'both seats are held: the waiter must wait');
     controller.abort(reason);
     await assert.rejects(pending.promise, (err) => err === reason);

@@ -78,14 +78,25 @@ export class RowBackend implements Backend {
 
   async locks(): Promise<LockView[]> {
     this.assertOpen();
+    const [lockRows, seatRows] = await Promise.all([this.store.rowsUnder(LOCK_PREFIX), this.store.rowsUnder(SEAT_PREFIX)]);
     const views: LockView[] = [];
-    for (const row of await this.store.rowsUnder(LOCK_PREFIX)) {
+    for (const row of lockRows) {
       const name = row.name.slice(LOCK_PREFIX.length);
       const last = views.at(-1);
       if (last?.name === name) last.waiting++;
       else views.push({ name, token: row.token, holder: row.info === null ? null : parseCandidateInfo(row.info), waiting: 0 });
     }
-    return views;
+    // A seat set's rows in token order: the first k hold (k as its first row recorded it), the rest wait.
+    const sets = new Map<string, typeof seatRows>();
+    for (const row of seatRows) sets.set(row.name, [...(sets.get(row.name) ?? []), row]);
+    for (const [rowName, rows] of sets) {
+      const seats = seatsOf(rows[0]!.info);
+      const holders = rows.slice(0, seats);
+      for (const row of holders) {
+        views.push({ name: rowName.slice(SEAT_PREFIX.length), token: row.token, holder: row.info === null ? null : parseCandidateInfo(row.info), waiting: rows.length - holders.length, seats });
+      }
+    }
+    return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
@@ -226,7 +237,7 @@ export class RowBackend implements Backend {
   private async tryHold(rowName: string, name: string, info: CandidateInfo | undefined, capacity: number): Promise<RowLease | null> {
     for (;;) {
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, true, capacity);
+      const token = await this.store.insertHolder(session.id, rowName, rowInfo(info, rowName, capacity), true, capacity);
       if (token === null) return null;
       // Resumed in a later microtask: the session may have been lost since the row was inserted.
       if (token !== undefined && session.checkAlive()) return this.newLease(session, rowName, name, token, info);
@@ -240,7 +251,7 @@ export class RowBackend implements Backend {
       signal?.throwIfAborted();
       this.assertOpen();
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, info ? JSON.stringify(info) : null, false, capacity);
+      const token = await this.store.insertHolder(session.id, rowName, rowInfo(info, rowName, capacity), false, capacity);
       if (token === undefined || token === null) {
         session.lose('its row was reaped before a candidate could be queued in it', true);
         continue;
@@ -307,5 +318,21 @@ export class RowBackend implements Backend {
 
   private assertOpen(): void {
     if (this.closed) throw new UsageError(`${this.kind} backend closed`);
+  }
+}
+
+/** What a holder row stores as its info: the candidate, and for a seat set the seat count it asked for. */
+function rowInfo(info: CandidateInfo | undefined, rowName: string, capacity: number): string | null {
+  if (rowName.startsWith(SEAT_PREFIX)) return JSON.stringify({ ...info, seats: capacity });
+  return info ? JSON.stringify(info) : null;
+}
+
+/** The seat count a seat row recorded (1 when unreadable). */
+function seatsOf(info: string | null): number {
+  try {
+    const seats = (JSON.parse(info ?? '{}') as { seats?: unknown }).seats;
+    return typeof seats === 'number' && Number.isInteger(seats) && seats >= 1 ? seats : 1;
+  } catch {
+    return 1;
   }
 }
