@@ -1,15 +1,11 @@
 import pg from 'pg';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { startPostgres } from '../test/helpers/postgres-server.js';
-import { failover, type FailoverRow } from './failover.js';
-import { lockLatency, rawPostgres, type LatencyRow } from './lock-latency.js';
+import { lockLatency, rawPostgres } from './lock-latency.js';
+import { failoverTwice, latencyLines, Measurements } from './row-backend-bench.js';
 import { burst, type BurstRow } from './scale-burst.js';
 import { burstTable, renewalTable } from './scale-report.js';
 import type { ScaleSettings } from './scale.js';
-import { markdownTable, ms, percentile } from './stats.js';
-
-/** The lock latency target of the PostgreSQL backend: lockd's p50 within this of the raw statements'. */
-const LATENCY_TARGET = 1.5;
 
 export interface PostgresSectionOptions {
   ttlS: number;
@@ -29,17 +25,7 @@ export interface PostgresSectionOptions {
  */
 export async function postgresSection(opts: PostgresSectionOptions): Promise<string[]> {
   const server = await startPostgres();
-  const failures: string[] = [];
-  const attempt = async <T>(what: string, measure: () => Promise<T>): Promise<T | undefined> => {
-    opts.progress(what);
-    try {
-      return await measure();
-    } catch (err) {
-      failures.push(`${what}: ${String(err).split('\n')[0]}`);
-      opts.progress(`${what} failed: ${String(err)}`);
-      return undefined;
-    }
-  };
+  const m = new Measurements(opts.progress);
   try {
     const version = await serverVersion(server.url);
     const target: ProcessBackendTarget = {
@@ -48,27 +34,21 @@ export async function postgresSection(opts: PostgresSectionOptions): Promise<str
       teardown: async () => undefined,
       backendYaml: () => `  type: postgres\n  url: ${server.url}`,
     };
-    const latency = await attempt('postgres latency', () =>
+    const latency = await m.attempt('postgres latency', () =>
       lockLatency('postgres', { type: 'postgres', url: server.url, schema: 'lockd' }, () => rawPostgres(server.url)),
     );
-    const fresh = await attempt(`postgres failover, fresh follower (${opts.trials} trials each)`, () => failover(target, opts.ttlS, opts.trials));
-    // The reaper of a replica that just started must watch a session for a full TTL first.
-    const settledMs = opts.ttlS * 1000 + 1000;
-    const settled = await attempt(`postgres failover, follower up ${settledMs} ms (${opts.trials} trials each)`, () => failover(target, opts.ttlS, opts.trials, settledMs));
+    const failoverTable = await failoverTwice(m, target, opts.ttlS, opts.trials);
     const s = opts.scale;
-    const bursts = await attempt(`postgres: ${s.bursts} bursts of ${s.burstJobs} jobs`, () =>
+    const bursts = await m.attempt(`postgres: ${s.bursts} bursts of ${s.burstJobs} jobs`, () =>
       burst(target, { ttlS: s.ttlS, jobs: s.burstJobs, periodS: s.periodS, bursts: s.bursts, startTimeoutMs: 120_000 }),
     );
     return [
       `## PostgreSQL (${version}, a throwaway server on loopback: fsync=on, synchronous_commit=on)`,
       '',
       ...(latency ? latencyLines(latency) : []),
-      ...failoverLines([
-        ['killed as soon as the other replica logged `lockd started`', fresh],
-        [`the other replica up ${settledMs} ms (≥ TTL + 1 s) before the kill`, settled],
-      ], opts.trials, opts.ttlS),
+      ...failoverTable,
       ...(bursts ? burstLines(bursts, s) : []),
-      ...(failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...failures.map((f) => `- ${f}`), '']),
+      ...m.failureLines(),
     ];
   } finally {
     await server.stop();
@@ -84,44 +64,6 @@ async function serverVersion(url: string): Promise<string> {
   } finally {
     await client.end();
   }
-}
-
-export function latencyLines(r: LatencyRow): string[] {
-  const p50 = r.lockdP50 / r.rawP50;
-  const p99 = r.lockdP99 / r.rawP99;
-  return [
-    `### Lock acquire + release (ms, 400 samples after 40 warm-up, alternating call by call; target ≤ ${LATENCY_TARGET}× at p50)`,
-    '',
-    markdownTable(
-      ['lockd p50', 'lockd p99', 'raw p50', 'raw p99', 'p50 ratio', 'p99 ratio', 'target', 'baseline'],
-      [[ms(r.lockdP50), ms(r.lockdP99), ms(r.rawP50), ms(r.rawP99), `${p50.toFixed(2)}×`, `${p99.toFixed(2)}×`, p50 <= LATENCY_TARGET ? 'met' : '**missed**', r.rawWhat]],
-    ),
-    '',
-  ];
-}
-
-export function failoverLines(rows: Array<[string, FailoverRow | undefined]>, trials: number, ttlS: number): string[] {
-  const measured = rows.filter((x): x is [string, FailoverRow] => x[1] !== undefined);
-  if (measured.length === 0) return [];
-  return [
-    `### Failover (ms, ${trials} trials each, TTL ${ttlS} s, two replicas live at every kill; signal → the next replica logs \`became leader\`)`,
-    '',
-    markdownTable(
-      ['when', 'crash p50', 'crash max', 'crash p50 / TTL', 'crash max − TTL', 'crash samples', 'SIGTERM handoff p50', 'handoff max', 'handoff samples'],
-      measured.map(([when, r]) => [
-        when,
-        ms(percentile(r.crash, 50)),
-        ms(Math.max(...r.crash)),
-        `${(percentile(r.crash, 50) / r.ttlMs).toFixed(2)}×`,
-        ms(Math.max(...r.crash) - r.ttlMs),
-        r.crash.map(ms).join(', '),
-        ms(percentile(r.handoff, 50)),
-        ms(Math.max(...r.handoff)),
-        r.handoff.map(ms).join(', '),
-      ]),
-    ),
-    '',
-  ];
 }
 
 function burstLines(r: BurstRow, s: ScaleSettings): string[] {

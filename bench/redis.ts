@@ -1,9 +1,8 @@
 import { createClient } from 'redis';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { startRedis } from '../test/helpers/redis-server.js';
-import { failover } from './failover.js';
 import { lockLatency, rawRedis } from './lock-latency.js';
-import { failoverLines, latencyLines } from './postgres.js';
+import { failoverTwice, latencyLines, Measurements } from './row-backend-bench.js';
 
 export interface RedisSectionOptions {
   ttlS: number;
@@ -20,17 +19,7 @@ export interface RedisSectionOptions {
  */
 export async function redisSection(opts: RedisSectionOptions): Promise<string[]> {
   const server = await startRedis();
-  const failures: string[] = [];
-  const attempt = async <T>(what: string, measure: () => Promise<T>): Promise<T | undefined> => {
-    opts.progress(what);
-    try {
-      return await measure();
-    } catch (err) {
-      failures.push(`${what}: ${String(err).split('\n')[0]}`);
-      opts.progress(`${what} failed: ${String(err)}`);
-      return undefined;
-    }
-  };
+  const m = new Measurements(opts.progress);
   try {
     const version = await serverVersion(server.url);
     const target: ProcessBackendTarget = {
@@ -39,24 +28,14 @@ export async function redisSection(opts: RedisSectionOptions): Promise<string[]>
       teardown: async () => undefined,
       backendYaml: () => `  type: redis\n  url: ${server.url}`,
     };
-    const latency = await attempt('redis latency', () => lockLatency('redis', { type: 'redis', url: server.url }, () => rawRedis(server.url)));
-    const fresh = await attempt(`redis failover, fresh follower (${opts.trials} trials each)`, () => failover(target, opts.ttlS, opts.trials));
-    // The reaper of a replica that just started must watch a session for a full TTL first.
-    const settledMs = opts.ttlS * 1000 + 1000;
-    const settled = await attempt(`redis failover, follower up ${settledMs} ms (${opts.trials} trials each)`, () => failover(target, opts.ttlS, opts.trials, settledMs));
+    const latency = await m.attempt('redis latency', () => lockLatency('redis', { type: 'redis', url: server.url }, () => rawRedis(server.url)));
+    const failoverTable = await failoverTwice(m, target, opts.ttlS, opts.trials);
     return [
       `## Redis (${version}, a throwaway server on loopback: appendonly yes, appendfsync always)`,
       '',
       ...(latency ? latencyLines(latency) : []),
-      ...failoverLines(
-        [
-          ['killed as soon as the other replica logged `lockd started`', fresh],
-          [`the other replica up ${settledMs} ms (≥ TTL + 1 s) before the kill`, settled],
-        ],
-        opts.trials,
-        opts.ttlS,
-      ),
-      ...(failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...failures.map((f) => `- ${f}`), '']),
+      ...failoverTable,
+      ...m.failureLines(),
     ];
   } finally {
     await server.stop();
