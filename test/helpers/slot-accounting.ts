@@ -51,3 +51,15 @@ export function assertSlotsAccounted(opts: {
     );
   }
 }
+
+/** The first per-second slot strictly after `wall` (epoch ms). */
+export function firstSlotAfter(wall: number): number {
+  return Math.floor(wall / 1000) * 1000 + 1000;
+}
+
+/** Per-second slots from `from` to `to`, both included. */
+export function slotsIn(from: number, to: number): number[] {
+  const slots: number[] = [];
+  for (let s = from; s <= to; s += 1000) slots.push(s);
+  return slots;
+}

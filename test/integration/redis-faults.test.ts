@@ -9,7 +9,7 @@ import { justBeforeASlot, ledgerHistory, ledgerStarts, startLedgerReplicas } fro
 import type { ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import type { LockdProcess } from '../helpers/lockd-process.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
+import { assertSlotsAccounted, firstSlotAfter, slotsIn } from '../helpers/slot-accounting.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TTL_MS = 3000;
@@ -223,17 +223,6 @@ describe('redis: a backward step of the server clock', { timeout: 60_000 }, () =
 
 function lossLines(replicas: LockdProcess[], marks: number[]): string[] {
   return replicas.flatMap((r, i) => r.logs.slice(marks[i]).filter((l) => l.msg.startsWith('leadership lost') || l.msg === 'session lost').map((l) => `${r.name}: ${l.msg} ${String(l.reason ?? '')}`));
-}
-
-function firstSlotAfter(wall: number): number {
-  return Math.floor(wall / 1000) * 1000 + 1000;
-}
-
-/** Per-second slots from `from` to `to`, both included. */
-function slotsIn(from: number, to: number): number[] {
-  const slots: number[] = [];
-  for (let s = from; s <= to; s += 1000) slots.push(s);
-  return slots;
 }
 
 function iso(ms: number): string {

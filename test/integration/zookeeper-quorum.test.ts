@@ -6,7 +6,7 @@ import { leadershipTerms, overlappingTerms } from '../helpers/leadership-interva
 import { justBeforeASlot, ledgerHistory, ledgerStarts, startLedgerReplicas } from '../helpers/ledger-replicas.js';
 import type { ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import type { LockdProcess } from '../helpers/lockd-process.js';
-import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
+import { assertSlotsAccounted, firstSlotAfter, slotsIn } from '../helpers/slot-accounting.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { ensembleLeader, fourLetterWord, memberServing, startZooKeeperEnsemble, type ZkEnsemble, type ZkServer } from '../helpers/zookeeper-server.js';
 
@@ -208,18 +208,6 @@ function summarize(records: RunRecord[]): string {
     counts.set(what, (counts.get(what) ?? 0) + 1);
   }
   return [...counts].map(([what, n]) => `${what} ×${n}`).join(', ') || 'no records';
-}
-
-/** The first per-second slot strictly after `wall`. */
-function firstSlotAfter(wall: number): number {
-  return Math.floor(wall / 1000) * 1000 + 1000;
-}
-
-/** Per-second slots from `from` to `to`, both included. */
-function slotsIn(from: number, to: number): number[] {
-  const slots: number[] = [];
-  for (let s = from; s <= to; s += 1000) slots.push(s);
-  return slots;
 }
 
 function iso(ms: number): string {
