@@ -169,24 +169,16 @@ function asRecent(record: RunRecord): RecentRun {
  */
 async function readNewestRuns(backend: Backend, job: string, n: number): Promise<RunRecord[]> {
   const prefix = runsPrefix(job);
-  const runs = await backend.list(prefix);
-  if (n === 1) {
-    let newest: string | undefined;
-    let newestSlot = -Infinity;
-    for (const kv of runs) {
-      const slot = slotOfRunKey(kv.key.slice(prefix.length));
-      if (slot > newestSlot) {
-        newestSlot = slot;
-        newest = kv.value;
-      }
-    }
-    return newest === undefined ? [] : [JSON.parse(newest) as RunRecord];
+  // One pass keeping the newest n, newest first: n is small (1 for `lockd status`, at most 20).
+  const newest: { slot: number; value: string }[] = [];
+  for (const kv of await backend.list(prefix)) {
+    const slot = slotOfRunKey(kv.key.slice(prefix.length));
+    if (newest.length === n && slot <= newest[n - 1]!.slot) continue;
+    const at = newest.findIndex((r) => r.slot < slot);
+    newest.splice(at === -1 ? newest.length : at, 0, { slot, value: kv.value });
+    if (newest.length > n) newest.pop();
   }
-  return runs
-    .map((kv) => ({ slot: slotOfRunKey(kv.key.slice(prefix.length)), value: kv.value }))
-    .sort((a, b) => b.slot - a.slot)
-    .slice(0, n)
-    .map((r) => JSON.parse(r.value) as RunRecord);
+  return newest.map((r) => JSON.parse(r.value) as RunRecord);
 }
 
 function storedCount(stateText: string | undefined, field: 'missedTotal' | 'skippedTotal'): number {
