@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import type { Backend, SessionWatch } from '../election/backend.js';
 import { createBackend } from '../election/create-backend.js';
 import { ConfigError, LockdError } from '../errors.js';
+import { boundedSink } from '../observe/logger.js';
 
 /** Exit codes of every command (README "CLI"). */
 export const ExitCode = {
@@ -41,9 +42,13 @@ export async function loadConfigForCli(option: string | undefined): Promise<Lock
   }
 }
 
-/** Logs of commands other than `run` go to stderr, warnings and worse only. */
+/**
+ * Logs of commands other than `run` go to stderr, warnings and worse only, through a bounded sink:
+ * a stalled stderr reader costs dropped lines, never a blocked loop (`lockd lock` renews a lease
+ * on it). Call `flushLogs` before `process.exit`.
+ */
 export function cliLogger(): Logger {
-  return pino({ level: process.env.LOCKD_LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+  return pino({ level: process.env.LOCKD_LOG_LEVEL ?? 'warn', base: undefined }, boundedSink(process.stderr));
 }
 
 /**

@@ -13,6 +13,7 @@ import type { GroupRegistry } from '../runner/types.js';
 import { describeSpawnError } from '../runner/spawn-error.js';
 import { GATE_FD, gatedSpawn, programProblem } from '../runner/start-gate.js';
 import { asCliExit, CliExit, cliLogger, ExitCode, loadConfigForCli, openBackendForCli } from './common.js';
+import { flushLogs } from '../observe/logger.js';
 
 /** The shortest lease `lockd lock --ttl` takes: the daemon's own minimum (`leader.ttl`). */
 const MIN_TTL_MS = 2000;
@@ -80,6 +81,8 @@ export function registerLock(program: Command): void {
       } finally {
         await watchdog.close();
       }
+      // Bounded (EXIT_FLUSH_MS): a stalled stderr reader costs the last lines, not a hung exit.
+      await flushLogs();
       process.exit(code);
     });
 }

@@ -25,7 +25,7 @@ export function buildProgram(): Command {
 
 /**
  * Entry point of bin/lockd. Sets `process.exitCode`; prints errors without stack traces. Log lines
- * still pending for stdout get up to EXIT_FLUSH_MS; if the reader has stalled, the process exits
+ * still pending for stdout and stderr get up to EXIT_FLUSH_MS; if the reader has stalled, the process exits
  * without them rather than wait for it.
  */
 export async function main(argv: string[]): Promise<void> {

@@ -8,8 +8,8 @@ export const MAX_PENDING_LOG_BYTES = 1024 * 1024;
 /** How long `flushLogs` waits by default: what a stalled stdout reader may cost an exit. */
 export const EXIT_FLUSH_MS = 1000;
 
-/** Every sink this process writes to stdout through; the drop count and the exit flush cover all. */
-const stdoutSinks: BoundedLineSink[] = [];
+/** Every sink this process writes to stdout or stderr through; the drop count and the exit flush cover all. */
+const sinks: BoundedLineSink[] = [];
 
 /**
  * The one root logger of a lockd process. JSON lines on stdout by default (what log shippers
@@ -28,25 +28,34 @@ export function createLogger(opts: { level?: string; destination?: DestinationSt
   if (opts.pretty ?? process.stdout.isTTY === true) {
     return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
-  const sink = new BoundedLineSink(process.stdout);
-  stdoutSinks.push(sink);
+  const sink = boundedSink(process.stdout);
   const logger = pino(options, sink);
   sink.onResumed = (dropped) => logger.warn({ dropped_lines: dropped }, 'stdout was not read fast enough: log lines were dropped');
   return logger;
 }
 
-/** Log lines dropped on the way to stdout since the process started (`lockd_log_lines_dropped_total`). */
+/**
+ * A `BoundedLineSink` on `target` (process.stdout or process.stderr), counted by
+ * `droppedLogLines` and waited for by `flushLogs`.
+ */
+export function boundedSink(target: Writable): BoundedLineSink {
+  const sink = new BoundedLineSink(target);
+  sinks.push(sink);
+  return sink;
+}
+
+/** Log lines dropped on the way to stdout or stderr since the process started (`lockd_log_lines_dropped_total`). */
 export function droppedLogLines(): number {
-  return stdoutSinks.reduce((sum, sink) => sum + sink.dropped, 0);
+  return sinks.reduce((sum, sink) => sum + sink.dropped, 0);
 }
 
 /**
- * Waits until every log line accepted for stdout has been handed to the kernel, or `timeoutMs`
+ * Waits until every log line accepted for stdout or stderr has been handed to the kernel, or `timeoutMs`
  * has passed. Resolves true if all were; false means lines are still pending and a
  * `process.exit` now loses them, which is the point: a stalled reader must not hang an exit.
  */
 export async function flushLogs(timeoutMs = EXIT_FLUSH_MS): Promise<boolean> {
-  const flushed = await Promise.all(stdoutSinks.map((sink) => sink.flush(timeoutMs)));
+  const flushed = await Promise.all(sinks.map((sink) => sink.flush(timeoutMs)));
   return flushed.every(Boolean);
 }
 
