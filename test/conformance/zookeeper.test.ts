@@ -10,6 +10,7 @@ function running(): ZkServer {
 
 backendConformance({
   name: 'zookeeper',
+  seats: true,
   async setup() {
     server = await startZooKeeper();
   },

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Stat } from 'node-zookeeper-client';
-import { decodeCandidate, encodeCandidate } from '../../src/election/zookeeper/candidate-data.js';
+import { decodeCandidate, decodeSeatCount, encodeCandidate, encodeSeatHolder } from '../../src/election/zookeeper/candidate-data.js';
 import {
   findOwnNode,
   isProtectedName,
   LATCH_NODE_NAME,
+  LEASE_NODE_NAME,
   LOCK_NODE_NAME,
   newProtectedId,
   protectedCreatePath,
@@ -26,6 +27,7 @@ describe('zookeeper: Curator protected node names', () => {
     assert.notEqual(newProtectedId(), id);
     assert.equal(protectedCreatePath('/lockd/c/leader', id, LATCH_NODE_NAME), `/lockd/c/leader/_c_${id}-latch-`);
     assert.equal(protectedCreatePath('/lockd/c/locks/j', id, LOCK_NODE_NAME), `/lockd/c/locks/j/_c_${id}-lock-`);
+    assert.equal(protectedCreatePath('/lockd/c/seats/s/leases', id, LEASE_NODE_NAME), `/lockd/c/seats/s/leases/_c_${id}-lease-`);
     assert.equal(isProtectedName(`_c_${id}-latch-0000000007`), true);
   });
 
@@ -106,6 +108,9 @@ describe('zookeeper: stats, layout, candidate data', () => {
     assert.throws(() => layout.dataPath('leader/x'), UsageError, 'the election is not a data key');
     assert.throws(() => layout.dataPath('locks'), UsageError);
     assert.throws(() => layout.lockDir('a/b'), UsageError);
+    assert.equal(layout.seatDir('pool'), '/apps/lockd/demo/seats/pool');
+    assert.throws(() => layout.seatDir('a/b'), UsageError);
+    assert.throws(() => layout.dataPath('seats/pool/leases'), UsageError, 'seat sets are not data keys');
     assert.deepEqual(layout.sharedAncestors, ['/apps', '/apps/lockd']);
     assert.deepEqual(new ZkLayout('', 'demo').sharedAncestors, ['/lockd']);
     assert.throws(() => new ZkLayout('', 'a/b'), UsageError);
@@ -124,5 +129,17 @@ describe('zookeeper: stats, layout, candidate data', () => {
     assert.deepEqual(decodeCandidate(Buffer.from('{"node":"x"}'), stat), { node: 'x', host: '', pid: 0, since: '2026-01-02T00:00:00.000Z' });
     assert.equal(decodeCandidate(Buffer.from('[1,2]'), stat).node, '[1,2]', 'JSON that is not a candidate is foreign');
     assert.equal(decodeCandidate(null, stat).node, '');
+  });
+
+  it('records a lockd seat holder\'s count in its lease node and reads none from a Curator lease node', () => {
+    const info = { node: 'web-1', host: 'h', pid: 42, since: '2026-01-01T00:00:00.000Z' };
+    const stat = { czxid: 1n, ephemeralOwner: 2n, version: 0, numChildren: 0, ctimeMs: 0 };
+    const data = encodeSeatHolder(info, 3);
+    assert.equal(decodeSeatCount(data), 3);
+    assert.deepEqual(decodeCandidate(data, stat), info, 'the count does not disturb the holder info');
+    assert.equal(decodeSeatCount(Buffer.from('127.0.1.1')), undefined, 'Curator writes the client address');
+    assert.equal(decodeSeatCount(Buffer.from('{"node":"x","seats":0}')), undefined);
+    assert.equal(decodeSeatCount(Buffer.from('null')), undefined);
+    assert.equal(decodeSeatCount(null), undefined);
   });
 });

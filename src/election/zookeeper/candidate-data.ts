@@ -31,3 +31,21 @@ export function decodeCandidate(data: Buffer | null, stat: ZkStat): CandidateInf
   }
   return { node: text, host: '', pid: 0, since: created };
 }
+
+/** A lockd seat holder's lease node data: its CandidateInfo plus the seat count it asked for. */
+export function encodeSeatHolder(info: CandidateInfo, seats: number): Buffer {
+  return Buffer.from(JSON.stringify({ ...info, seats }));
+}
+
+/**
+ * The seat count a lease node's data records, or undefined when it records none (a Curator lease
+ * node holds the client's IP address, or nothing). Never throws.
+ */
+export function decodeSeatCount(data: Buffer | null): number | undefined {
+  try {
+    const seats = (JSON.parse(data?.toString('utf8') ?? '') as { seats?: unknown } | null)?.seats;
+    return typeof seats === 'number' && Number.isInteger(seats) && seats >= 1 ? seats : undefined;
+  } catch {
+    return undefined;
+  }
+}

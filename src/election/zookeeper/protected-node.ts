@@ -3,15 +3,18 @@ import { randomUUID } from 'node:crypto';
 /**
  * Apache Curator's node naming, so lockd and Curator recipes share one queue:
  * `withProtection()` prepends `_c_<uuid>-` to the node name, LeaderLatch names its nodes
- * `latch-`, InterProcessMutex `lock-`, and ZooKeeper appends a 10-digit sequence:
+ * `latch-`, InterProcessMutex `lock-`, InterProcessSemaphoreV2 its lease nodes `lease-`, and
+ * ZooKeeper appends a 10-digit sequence:
  * `_c_0f8c2a4e-6d1b-4c3e-9a57-2b8d7e1f0a93-latch-0000000007`.
  */
-export type LockNodeName = 'latch-' | 'lock-';
+export type LockNodeName = 'latch-' | 'lock-' | 'lease-';
 
 /** LeaderLatch's node name. */
 export const LATCH_NODE_NAME: LockNodeName = 'latch-';
 /** InterProcessMutex's node name. */
 export const LOCK_NODE_NAME: LockNodeName = 'lock-';
+/** InterProcessSemaphoreV2's lease node name. */
+export const LEASE_NODE_NAME: LockNodeName = 'lease-';
 
 const PROTECTED_PREFIX = '_c_';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -28,8 +28,9 @@ export function parseConnectString(connect: string): ParsedConnect {
 
 /**
  * Where lockd keeps a cluster's nodes (DESIGN §3): the Curator LeaderLatch directory
- * `/lockd/<cluster>/leader`, InterProcessMutex directories `/lockd/<cluster>/locks/<name>`, and
- * data keys as persistent nodes `/lockd/<cluster>/<key>`, all below the chroot.
+ * `/lockd/<cluster>/leader`, InterProcessMutex directories `/lockd/<cluster>/locks/<name>`,
+ * InterProcessSemaphoreV2 paths `/lockd/<cluster>/seats/<name>` for seat sets, and data keys as
+ * persistent nodes `/lockd/<cluster>/<key>`, all below the chroot.
  */
 export class ZkLayout {
   /** `<chroot>/lockd/<cluster>`. */
@@ -42,6 +43,8 @@ export class ZkLayout {
   readonly sharedAncestors: readonly string[];
   /** `/lockd/<cluster>/locks`: every lock's directory is in it. */
   readonly locksDir: string;
+  /** `/lockd/<cluster>/seats`: every seat set's semaphore path is in it. */
+  readonly seatsDir: string;
 
   constructor(chroot: string, cluster: string) {
     assertSegments(cluster, 'cluster name');
@@ -49,6 +52,7 @@ export class ZkLayout {
     this.base = `${chroot}/lockd/${cluster}`;
     this.leaderDir = `${this.base}/leader`;
     this.locksDir = `${this.base}/locks`;
+    this.seatsDir = `${this.base}/seats`;
     const levels = `${chroot}/lockd`.split('/').slice(1);
     this.sharedAncestors = levels.map((_, i) => `/${levels.slice(0, i + 1).join('/')}`);
   }
@@ -61,20 +65,27 @@ export class ZkLayout {
     return `${this.locksDir}/${name}`;
   }
 
+  /** Semaphore path of seat set `name`. Throws `UsageError` for an empty name or one with `/`. */
+  seatDir(name: string): string {
+    if (name.includes('/')) throw new UsageError(`invalid seat set name "${name}": must not contain "/"`);
+    assertSegments(name, 'seat set name');
+    return `${this.seatsDir}/${name}`;
+  }
+
   /**
    * Node of data key `key` (e.g. `runs/backup/1700000000000`). Throws `UsageError` for a bad key
-   * or one inside the election or lock directories.
+   * or one inside the election, lock or seat directories.
    */
   dataPath(key: string): string {
     assertSegments(key, 'key');
     const path = `${this.base}/${key}`;
-    if (this.isReserved(path)) throw new UsageError(`key "${key}" is inside the election or lock namespace`);
+    if (this.isReserved(path)) throw new UsageError(`key "${key}" is inside the election, lock or seat namespace`);
     return path;
   }
 
-  /** True for the election and lock directories and anything below them (never data keys). */
+  /** True for the election, lock and seat directories and anything below them (never data keys). */
   isReserved(path: string): boolean {
-    return [this.leaderDir, this.locksDir].some((dir) => path === dir || path.startsWith(`${dir}/`));
+    return [this.leaderDir, this.locksDir, this.seatsDir].some((dir) => path === dir || path.startsWith(`${dir}/`));
   }
 
   /**

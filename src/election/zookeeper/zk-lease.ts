@@ -3,7 +3,7 @@ import { LeadershipLostError } from '../../errors.js';
 import type { ZkSession } from './zk-session.js';
 
 /**
- * Ownership of the election or a lock, proven by an ephemeral node of `session`. Valid while the
+ * Ownership of the election, a lock or a seat, proven by an ephemeral node of `session`. Valid while the
  * session is connected, before its self-fencing deadline, and not aborted. The signal aborts (with
  * a `LeadershipLostError`) when the session is lost, when the node fails the re-check after a
  * reconnect, when a guarded write finds the node gone, or on `release()`.
@@ -21,6 +21,8 @@ export class ZkLease implements Lease {
     readonly path: string,
     readonly session: ZkSession,
     private readonly onEnd: (lease: ZkLease, reason: LeadershipLostError) => void,
+    /** A seat's lease (never a `guardedPut` guard). */
+    readonly isSeat = false,
   ) {
     this.signal = this.controller.signal;
     this.unown = session.own({ path, lost: (reason) => this.abort(reason) });

@@ -56,9 +56,18 @@ export async function lockNode(session: ZkSession, opts: LockNodeOptions): Promi
   }
 }
 
-// A create whose reply is lost may still have happened: the retry first looks for a child
-// carrying our protection id, as Curator's protected mode does.
-async function createProtected(session: ZkSession, id: string, opts: LockNodeOptions): Promise<string> {
+/** Where and what `createProtected` creates. */
+export type ProtectedCreate = Pick<LockNodeOptions, 'dir' | 'lockName' | 'data' | 'signal' | 'logger'>;
+
+/**
+ * Creates the protected ephemeral-sequential node `<dir>/_c_<id>-<lockName><seq>` (making `dir`
+ * when missing) and resolves with its path. A create whose reply is lost may still have happened:
+ * the retry first looks for a child carrying protection id `id`, as Curator's protected mode does.
+ * Rejects with the signal's reason, with `BackendUnavailableError` when the session is lost or the
+ * create keeps failing, with `BackendStorageError` when ZooKeeper refuses the layout. The caller
+ * deletes the node (by `id`) when it gives up.
+ */
+export async function createProtected(session: ZkSession, id: string, opts: ProtectedCreate): Promise<string> {
   const client = session.client;
   const path = protectedCreatePath(opts.dir, id, opts.lockName);
   let lookFirst = false;

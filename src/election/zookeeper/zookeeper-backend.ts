@@ -14,14 +14,17 @@ import {
 import { systemClock, type Clock } from '../../clock.js';
 import type { BackendConfig } from '../../config/types.js';
 import { LeadershipLostError, UsageError } from '../../errors.js';
-import { decodeCandidate, encodeCandidate } from './candidate-data.js';
+import { checkSeats } from '../seats.js';
+import { decodeCandidate, encodeCandidate, encodeSeatHolder } from './candidate-data.js';
 import { LATCH_NODE_NAME, LOCK_NODE_NAME, sortBySequence, type LockNodeName } from './protected-node.js';
 import { ZkClient } from './zk-client.js';
 import { deleteValue, guardedWrite, listValues, readValue, writeValue } from './zk-data.js';
 import { ZkLayout, parseConnectString } from './zk-layout.js';
 import { ZkLease } from './zk-lease.js';
-import { lockNode } from './zk-lock-core.js';
+import { lockNode, type HeldNode } from './zk-lock-core.js';
 import { PrefixWatch } from './zk-prefix-watch.js';
+import { seatNode } from './zk-seat.js';
+import { listSeatHolders } from './zk-seat-view.js';
 import { ZkSession } from './zk-session.js';
 
 /** The `backend:` section for ZooKeeper. */
@@ -29,10 +32,11 @@ export type ZooKeeperBackendConfig = Extract<BackendConfig, { type: 'zookeeper' 
 
 /**
  * Opens lockd's ZooKeeper backend (DESIGN §3): one session (timeout = `common.ttlMs`, or what the
- * server grants) shared by the election and all locks, in Apache Curator's LeaderLatch and
- * InterProcessMutex layout so Curator participants queue with lockd. Connects before resolving;
- * rejects with `BackendUnavailableError` when no server grants a session within the TTL plus a
- * second, and with `UsageError` for a malformed connect string or cluster name.
+ * server grants) shared by the election, all locks and seats, in Apache Curator's LeaderLatch,
+ * InterProcessMutex and InterProcessSemaphoreV2 layout so Curator participants queue with lockd.
+ * Connects before resolving; rejects with `BackendUnavailableError` when no server grants a
+ * session within the TTL plus a second, and with `UsageError` for a malformed connect string or
+ * cluster name.
  */
 export async function createZooKeeperBackend(config: ZooKeeperBackendConfig, common: BackendCommonOptions): Promise<Backend> {
   const backend = new ZooKeeperBackend(config, common, systemClock);
@@ -41,6 +45,15 @@ export async function createZooKeeperBackend(config: ZooKeeperBackendConfig, com
 }
 
 type Queue = { key: string; name: string; dir: string; lockName: LockNodeName };
+
+/** What `hold` waits for: the election, a lock or a seat, and how to take it. */
+type Holding = {
+  key: string;
+  name: string;
+  what: 'leadership' | 'lock' | 'seat';
+  /** Resolves with the node proving ownership (null: a try lost), plus anything to await after the lease exists. */
+  take: (session: ZkSession) => Promise<(HeldNode & { mutexReleased?: Promise<void> }) | null>;
+};
 
 class ZooKeeperBackend implements Backend {
   readonly kind = 'zookeeper' as const;
@@ -73,7 +86,7 @@ class ZooKeeperBackend implements Backend {
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
     const queue = { key: 'election', name: 'leader', dir: this.layout.leaderDir, lockName: LATCH_NODE_NAME };
-    return (await this.hold(queue, me, true, opts.signal)) as Lease;
+    return (await this.hold(this.queued(queue, 'leadership', me, true, opts.signal), me, opts.signal)) as Lease;
   }
 
   async observe(): Promise<ElectionView> {
@@ -87,6 +100,13 @@ class ZooKeeperBackend implements Backend {
   }
 
   async locks(): Promise<LockView[]> {
+    const client = (await this.ensureSession()).client;
+    const [lockViews, seatViews] = await Promise.all([this.lockHolders(), listSeatHolders(client, this.layout.seatsDir)]);
+    // A stable sort keeps a lock ahead of the seat holders of its name, and each set's holders in token order.
+    return [...lockViews, ...seatViews].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  }
+
+  private async lockHolders(): Promise<LockView[]> {
     const client = (await this.ensureSession()).client;
     const names = ((await client.getChildren(this.layout.locksDir)) ?? []).sort();
     const views = await Promise.all(
@@ -107,16 +127,31 @@ class ZooKeeperBackend implements Backend {
   }
 
   async tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
-    return this.hold(this.lockQueue(name), opts.info ?? defaultInfo(), false, opts.signal);
+    const info = opts.info ?? defaultInfo();
+    return this.hold(this.queued(this.lockQueue(name), 'lock', info, false, opts.signal), info, opts.signal);
   }
 
   async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
-    return (await this.hold(this.lockQueue(name), opts.info ?? defaultInfo(), true, opts.signal)) as Lease;
+    const info = opts.info ?? defaultInfo();
+    return (await this.hold(this.queued(this.lockQueue(name), 'lock', info, true, opts.signal), info, opts.signal)) as Lease;
+  }
+
+  async tryAcquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    checkSeats(seats);
+    const info = opts.info ?? defaultInfo();
+    return this.hold(this.seat(name, seats, info, false, opts.signal), info, opts.signal);
+  }
+
+  async acquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    checkSeats(seats);
+    const info = opts.info ?? defaultInfo();
+    return (await this.hold(this.seat(name, seats, info, true, opts.signal), info, opts.signal)) as Lease;
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const leases = (Array.isArray(guards) ? guards : [guards]).map((g: Lease) => {
       if (!(g instanceof ZkLease) || !this.issued.has(g)) throw new UsageError('guardedPut: a guard is not a lease of this backend');
+      if (g.isSeat) throw new UsageError(`guardedPut: a seat of "${g.name}" is not a guard; only a lock or leadership can guard a write`);
       return g;
     });
     const path = this.layout.dataPath(key);
@@ -235,36 +270,53 @@ class ZooKeeperBackend implements Backend {
     return { key: `lock:${name}`, name, dir: this.layout.lockDir(name), lockName: LOCK_NODE_NAME };
   }
 
-  private async hold(queue: Queue, info: CandidateInfo, wait: boolean, signal: AbortSignal | undefined): Promise<ZkLease | null> {
+  // A queue of the election or a lock; a try skips creating a node when anyone is queued.
+  private queued(queue: Queue, what: 'leadership' | 'lock', info: CandidateInfo, wait: boolean, signal: AbortSignal | undefined): Holding {
+    const take = async (session: ZkSession): Promise<HeldNode | null> => {
+      if (!wait && ((await session.client.getChildren(queue.dir)) ?? []).length > 0) return null;
+      return lockNode(session, { dir: queue.dir, lockName: queue.lockName, data: encodeCandidate(info), wait, signal, logger: this.logger });
+    };
+    return { key: queue.key, name: queue.name, what, take };
+  }
+
+  // Seat sets are keyed apart from locks, so a seat and the lock of its name may be held at once.
+  private seat(name: string, seats: number, info: CandidateInfo, wait: boolean, signal: AbortSignal | undefined): Holding {
+    const dir = this.layout.seatDir(name);
+    const take = (session: ZkSession): ReturnType<Holding['take']> =>
+      seatNode(session, { dir, seats, data: encodeSeatHolder(info, seats), wait, signal, logger: this.logger });
+    return { key: `seat:${name}`, name, what: 'seat', take };
+  }
+
+  private async hold(holding: Holding, info: CandidateInfo, signal: AbortSignal | undefined): Promise<ZkLease | null> {
     signal?.throwIfAborted();
-    if (this.busy.has(queue.key)) throw new UsageError(`${queue.name}: already being acquired or held by this backend`);
-    this.busy.add(queue.key);
+    const what = holding.what === 'seat' ? `a seat of "${holding.name}"` : holding.name;
+    if (this.busy.has(holding.key)) throw new UsageError(`${what}: already being acquired or held by this backend`);
+    this.busy.add(holding.key);
     let lease: ZkLease | undefined;
     try {
       const session = await this.ensureSession(signal);
-      // Someone queued or holding means a try would lose anyway; skip creating a node.
-      if (!wait && ((await session.client.getChildren(queue.dir)) ?? []).length > 0) return null;
-      const logger = this.logger;
-      const held = await lockNode(session, { dir: queue.dir, lockName: queue.lockName, data: encodeCandidate(info), wait, signal, logger });
+      const held = await holding.take(session);
       if (held === null) return null;
-      lease = new ZkLease(queue.name, held.token, held.path, session, (ended, reason) => this.onLeaseEnd(queue, ended, reason, info));
+      const onEnd = (ended: ZkLease, reason: LeadershipLostError): void => this.onLeaseEnd(holding, ended, reason, info);
+      lease = new ZkLease(holding.name, held.token, held.path, session, onEnd, holding.what === 'seat');
       this.issued.add(lease);
       if (!lease.signal.aborted) this.leases.add(lease);
-      const fields = { node: info.node, token: String(held.token), name: queue.name };
-      if (queue.key === 'election') logger.info(fields, 'elected leader');
-      else logger.debug(fields, 'lock acquired');
+      const fields = { node: info.node, token: String(held.token), name: holding.name };
+      if (holding.what === 'leadership') this.logger.info(fields, 'elected leader');
+      else this.logger.debug(fields, `${holding.what} acquired`);
+      await held.mutexReleased;
       return lease;
     } finally {
-      if (lease === undefined) this.busy.delete(queue.key);
+      if (lease === undefined) this.busy.delete(holding.key);
     }
   }
 
-  private onLeaseEnd(queue: Queue, lease: ZkLease, reason: LeadershipLostError, info: CandidateInfo): void {
-    this.busy.delete(queue.key);
+  private onLeaseEnd(holding: Holding, lease: ZkLease, reason: LeadershipLostError, info: CandidateInfo): void {
+    this.busy.delete(holding.key);
     this.leases.delete(lease);
-    const fields = { node: info.node, token: String(lease.token), name: queue.name, reason: reason.message };
-    if (queue.key === 'election') this.logger.info(fields, 'leadership ended');
-    else this.logger.debug(fields, 'lock ended');
+    const fields = { node: info.node, token: String(lease.token), name: holding.name, reason: reason.message };
+    if (holding.what === 'leadership') this.logger.info(fields, 'leadership ended');
+    else this.logger.debug(fields, `${holding.what} ended`);
   }
 }
 

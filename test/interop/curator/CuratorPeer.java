@@ -1,12 +1,16 @@
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.RetryNTimes;
 
 /**
@@ -20,6 +24,10 @@ import org.apache.curator.retry.RetryNTimes;
  *   leave              not-leader (printed BEFORE the latch deletes its node), left
  *   lock PATH MS       locked | lock-timeout
  *   unlock             unlocked
+ *   seat-acquire PATH MAX MS
+ *                      seat-acquired | seat-timeout (an InterProcessSemaphoreV2 lease of PATH,
+ *                      maxLeases MAX; one per PATH; the peer reads no command while it waits)
+ *   seat-release PATH  seat-released
  *   quit               bye
  * Also: ready (connected), state NAME (connection state changes), error MESSAGE.
  */
@@ -47,6 +55,7 @@ public final class CuratorPeer {
 
     LeaderLatch latch = null;
     InterProcessMutex mutex = null;
+    Map<String, Lease> seats = new HashMap<>();
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     for (String line = in.readLine(); line != null; line = in.readLine()) {
       String[] words = line.trim().split(" ");
@@ -83,6 +92,17 @@ public final class CuratorPeer {
             mutex.release();
             mutex = null;
             say("unlocked");
+            break;
+          case "seat-acquire": {
+            InterProcessSemaphoreV2 semaphore = new InterProcessSemaphoreV2(client, words[1], Integer.parseInt(words[2]));
+            Lease lease = semaphore.acquire(Long.parseLong(words[3]), TimeUnit.MILLISECONDS);
+            if (lease != null) seats.put(words[1], lease);
+            say(lease != null ? "seat-acquired" : "seat-timeout");
+            break;
+          }
+          case "seat-release":
+            seats.remove(words[1]).close();
+            say("seat-released");
             break;
           case "quit":
             if (latch != null) latch.close();
