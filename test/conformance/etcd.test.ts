@@ -10,6 +10,7 @@ function running(): EtcdServer {
 
 backendConformance({
   name: 'etcd',
+  seats: true,
   async setup() {
     server = await startEtcd();
   },

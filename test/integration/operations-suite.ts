@@ -100,7 +100,7 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.match(several.stderr, /--seats takes one seat set name/);
       const zero = await runLockd(['lock', 'pool', '--seats', '0', '-c', config, '--', 'true']);
       assert.equal(zero.code, 2, zero.stderr);
-      if (!['embedded', 'postgres', 'redis'].includes(target.name)) {
+      if (!['embedded', 'postgres', 'redis', 'etcd'].includes(target.name)) {
         const refused = await runLockd(['lock', 'pool', '--seats', '2', '-c', config, '--', 'true']);
         assert.equal(refused.code, 2, refused.stderr);
         assert.match(refused.stderr, /has no seats/);
