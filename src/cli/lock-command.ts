@@ -34,7 +34,7 @@ interface LockOptions {
  * is then the first name's token and `LOCKD_FENCING_TOKENS` lists `name=token,...`. Without
  * `--wait` it tries once; with it, it waits up to D. With `--seats N` (one NAME only), it takes one
  * of the N seats of seat set NAME instead (a counting semaphore: at most N commands at once, in
- * order of arrival; every caller should pass the same N; not on etcd or ZooKeeper),
+ * order of arrival; every caller should pass the same N),
  * `LOCKD_FENCING_TOKEN` is the seat's own token and `LOCKD_SEATS` is N. Not acquired → exit 3. The lock is held until every process of
  * CMD's process group is gone, not only CMD itself. If the lock is lost, the whole group gets
  * SIGTERM and SIGKILL before another holder can get the lock (`--kill-grace`, capped by the
@@ -50,7 +50,7 @@ export function registerLock(program: Command): void {
     .option('-c, --config <file>', 'config file for the backend (default: $LOCKD_CONFIG or ./lockd.yaml)')
     .option('--ttl <duration>', 'lease TTL, at least 2s (default: leader.ttl of the config)')
     .option('--wait <duration>', 'wait up to this long for the lock (default: try once)')
-    .option('--seats <n>', 'take one of N seats of seat set NAME instead of the lock (at most N holders; one NAME; not on etcd or ZooKeeper)')
+    .option('--seats <n>', 'take one of N seats of seat set NAME instead of the lock (at most N holders; one NAME)')
     .option('--kill-grace <duration>', 'SIGTERM → SIGKILL delay when stopping the command (on lock loss at most the self-fencing window allows)', '5s')
     .action(async (first: string, operands: string[], opts: LockOptions) => {
       const { names, command } = splitOperands([first, ...operands], process.argv);
@@ -126,13 +126,10 @@ async function acquireLocks(
   const releaseAll = async (): Promise<void> => {
     for (const lease of leases.reverse()) await lease.release();
   };
-  if (seats !== undefined && (backend.acquireSeat === undefined || backend.tryAcquireSeat === undefined)) {
-    throw new CliExit(ExitCode.usage, `--seats: the ${backend.kind} backend has no seats (embedded, postgres and redis have them)`);
-  }
   const take = (name: string, signal?: AbortSignal): Promise<Lease | null> => {
     const opts = { info, ...(signal && { signal }) };
     if (seats === undefined) return signal ? backend.acquire(name, opts) : backend.tryAcquire(name, opts);
-    return signal ? backend.acquireSeat!(name, seats, opts) : backend.tryAcquireSeat!(name, seats, opts);
+    return signal ? backend.acquireSeat(name, seats, opts) : backend.tryAcquireSeat(name, seats, opts);
   };
   for (const name of names) {
     const what = seats === undefined ? `lock ${name}` : `a seat of ${name} (${seats} seats)`;

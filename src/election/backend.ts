@@ -6,8 +6,9 @@
  * Names are logical; each backend maps them to its own layout (DESIGN §3):
  * - the election: etcd `lockd/<cluster>/leader`, ZooKeeper `/lockd/<cluster>/leader`;
  * - lock `NAME`: etcd `lockd/<cluster>/lock/NAME`, ZooKeeper `/lockd/<cluster>/locks/NAME`;
- * - seat set `NAME` (embedded, PostgreSQL, Redis only): holder rows `seat/NAME`, apart from locks
- *   (rows `lock/NAME`), so a seat set and a lock of the same name never meet;
+ * - seat set `NAME`: etcd keys `lockd/<cluster>/seat/NAME/<lease hex>`, ZooKeeper a Curator
+ *   InterProcessSemaphoreV2 on `/lockd/<cluster>/seats/NAME`, row backends holder rows `seat/NAME`
+ *   (locks are `lock/NAME`): a seat set and a lock of the same name never meet;
  * - data key `K` (e.g. `runs/<job>/<slot ms>`, `jobs/<job>`): etcd `lockd/<cluster>/K`,
  *   ZooKeeper `/lockd/<cluster>/K`, embedded: a row keyed `K` in the cluster's table.
  */
@@ -120,7 +121,7 @@ export interface Backend {
    * Takes a seat of seat set `name` if one is free, else returns null (all `seats` seats held,
    * or waiters queued: a try never jumps the queue). See `acquireSeat`.
    */
-  tryAcquireSeat?(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease | null>;
+  tryAcquireSeat(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease | null>;
   /**
    * Counting semaphore: waits for one of the `seats` seats of seat set `name`. At most `seats`
    * leases of `name` are held at once; waiters get seats in order of arrival; each holder's lease
@@ -134,11 +135,8 @@ export interface Backend {
    * (a second concurrent call throws `UsageError`), as with locks. A seat lease is not a
    * `guardedPut` guard (`UsageError`): several hold a seat set at once, so
    * holding a seat grants no exclusive right to write.
-   *
-   * Present on the row backends (embedded, PostgreSQL, Redis); etcd and ZooKeeper do not have
-   * seats yet.
    */
-  acquireSeat?(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
+  acquireSeat(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
   /**
    * Writes `key = value` in one backend transaction that first checks every guard is still held
    * with the same token (etcd txn on create_revision, ZooKeeper multi with check, SQL transaction).

@@ -89,17 +89,11 @@ export class Lockd {
    * holder should pass the same `seats` (each waiter judges its turn by its own count); an integer
    * 1..1000, else `UsageError`. A seat set is apart from the lock of the same name. One connection
    * holds at most one seat of a set at once: a second `acquireSeat` of it here waits for the
-   * first's release. Rejects as `acquire`; with `UsageError` on a backend without seats (etcd and
-   * ZooKeeper do not have them yet).
+   * first's release. Rejects as `acquire`.
    */
   async acquireSeat(name: string, seats: number, opts: WaitOptions = {}): Promise<Held> {
-    const backend = this.#backend;
-    const { acquireSeat, tryAcquireSeat } = backend;
-    if (acquireSeat === undefined || tryAcquireSeat === undefined) throw new UsageError(`the ${backend.kind} backend has no seats (acquireSeat)`);
     checkSeats(seats);
-    return this.#take(`a seat of "${name}"`, `\0seat/${name}`, opts, (b, o) =>
-      o.try ? tryAcquireSeat.call(b, name, seats, o) : acquireSeat.call(b, name, seats, o),
-    );
+    return this.#take(`a seat of "${name}"`, `\0seat/${name}`, opts, (b, o) => (o.try ? b.tryAcquireSeat(name, seats, o) : b.acquireSeat(name, seats, o)));
   }
 
   /**

@@ -24,11 +24,6 @@ export interface ConformanceTarget {
   freezeServer?(): Promise<() => Promise<void>>;
   /** Lease TTL the suite uses, in ms; default 2000. Raise it only if the backend cannot go lower. */
   ttlMs?: number;
-  /**
-   * The backend has seats (`acquireSeat`/`tryAcquireSeat`): the seat tests run, and first check
-   * that an opened backend really has them. Set by the row backends (embedded, postgres, redis).
-   */
-  seats?: boolean;
 }
 
 /**
@@ -44,7 +39,7 @@ export function backendConformance(target: ConformanceTarget): void {
     afterEach(() => ctx.closeAll());
 
     registerLockTests(ctx);
-    if (target.seats === true) registerSeatTests(ctx);
+    registerSeatTests(ctx);
     registerElectionTests(ctx);
     registerDataTests(ctx);
     registerFailureTests(ctx);

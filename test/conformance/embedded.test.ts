@@ -7,7 +7,6 @@ let dir = '';
 
 backendConformance({
   name: 'embedded',
-  seats: true,
   async setup() {
     dir = await mkdtemp(join(tmpdir(), 'lockd-embedded-conformance-'));
   },

@@ -25,8 +25,7 @@ async function handle(command: HolderCommand): Promise<void> {
   switch (command.cmd) {
     case 'acquire':
     case 'acquireSeat': {
-      if (command.cmd === 'acquireSeat' && !backend.acquireSeat) throw new Error(`${backend.kind} has no seats`);
-      const lease = command.cmd === 'acquire' ? await backend.acquire(command.name) : await backend.acquireSeat!(command.name, command.seats);
+      const lease = command.cmd === 'acquire' ? await backend.acquire(command.name) : await backend.acquireSeat(command.name, command.seats);
       leases.set(command.name, lease);
       lease.signal.addEventListener('abort', () =>
         send({ event: 'aborted', name: command.name, reason: errorName(lease.signal.reason), valid: lease.isValid() }),

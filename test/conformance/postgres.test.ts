@@ -10,7 +10,6 @@ function running(): PgServer {
 
 backendConformance({
   name: 'postgres',
-  seats: true,
   async setup() {
     server = await startPostgres();
   },

@@ -10,7 +10,6 @@ function running(): RedisServer {
 
 backendConformance({
   name: 'redis',
-  seats: true,
   async setup() {
     server = await startRedis();
   },

@@ -6,9 +6,6 @@ import { candidate, range, track, type ConformanceContext } from './conformance-
 import { HolderClient } from './holder-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-/** A backend with seats, as the seat tests use it. */
-type SeatBackend = Backend & Required<Pick<Backend, 'acquireSeat' | 'tryAcquireSeat'>>;
-
 /** Resolves once `backend.locks()` shows `n` waiters behind the holders of seat set `name`. */
 async function queued(backend: Backend, name: string, n: number): Promise<void> {
   await waitFor(`${n} waiters on seat set ${name}`, async () => (await backend.locks()).some((l) => l.name === name && l.seats !== undefined && l.waiting === n), 10_000);
@@ -16,18 +13,13 @@ async function queued(backend: Backend, name: string, n: number): Promise<void> 
 
 /**
  * Seat tests (counting semaphores): at most N holders, FIFO, tokens, a frozen holder, an aborted
- * waiter, usage errors. Registered for the backends whose target says `seats: true`.
+ * waiter, usage errors. Registered for every backend.
  */
 export function registerSeatTests(ctx: ConformanceContext): void {
-  const open = async (cluster: string): Promise<SeatBackend> => {
-    const backend = await ctx.openBackend(cluster);
-    assert.equal(typeof backend.acquireSeat, 'function', `${backend.kind}: the target says seats, the backend has no acquireSeat`);
-    assert.equal(typeof backend.tryAcquireSeat, 'function', `${backend.kind}: the target says seats, the backend has no tryAcquireSeat`);
-    return backend as SeatBackend;
-  };
+  const open = (cluster: string): Promise<Backend> => ctx.openBackend(cluster);
   /** `n` backends, opened one after another (concurrent first opens contend on schema setup). */
-  const openMany = async (cluster: string, n: number): Promise<SeatBackend[]> => {
-    const backends: SeatBackend[] = [];
+  const openMany = async (cluster: string, n: number): Promise<Backend[]> => {
+    const backends: Backend[] = [];
     for (const _ of range(n)) backends.push(await open(cluster));
     return backends;
   };

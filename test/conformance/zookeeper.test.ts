@@ -10,7 +10,6 @@ function running(): ZkServer {
 
 backendConformance({
   name: 'zookeeper',
-  seats: true,
   async setup() {
     server = await startZooKeeper();
   },

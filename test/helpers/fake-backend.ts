@@ -225,6 +225,15 @@ export class FakeBackend implements Backend {
     return this.#wait(name, opts.info, opts.signal);
   }
 
+  /** Seats are not modelled: the scheduler does not take them (the conformance suites test real ones). */
+  async tryAcquireSeat(name: string): Promise<Lease | null> {
+    throw new UsageError(`FakeBackend: seats are not modelled (tryAcquireSeat ${name})`);
+  }
+
+  async acquireSeat(name: string): Promise<Lease> {
+    throw new UsageError(`FakeBackend: seats are not modelled (acquireSeat ${name})`);
+  }
+
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     await this.#enter('guardedPut', [guards, key, value, opts]);
     for (const g of Array.isArray(guards) ? (guards as readonly Lease[]) : [guards as Lease]) {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import type { Backend, CandidateInfo } from '../../src/election/backend.js';
 import { createEtcdBackend } from '../../src/election/etcd/etcd-backend.js';
-import { LeadershipLostError } from '../../src/errors.js';
+import { LeadershipLostError, UsageError } from '../../src/errors.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -173,6 +173,27 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     const granted = await waiter.line(0);
     assert.ok(granted.at >= releasedAt, 'etcdctl lock must not print its key while lockd holds the lock');
     assert.equal(granted.text, (await keysUnder(prefix))[0]!.key);
+  });
+
+  it('seat keys are seat/<name>/<lease hex> holding the seat count; etcdctl sees holders and waiters by create_revision', async () => {
+    const cluster = uniqueCluster('seats');
+    const prefix = `lockd/${cluster}/seat/pool`;
+    const [a, b, c] = [await open(cluster), await open(cluster), await open(cluster)];
+    const first = await a.acquireSeat!('pool', 2, { info: me('A') });
+    const second = await b.acquireSeat!('pool', 2);
+    const pending = c.acquireSeat!('pool', 2, { signal: AbortSignal.timeout(10_000) });
+    await waitFor('the waiter queued', async () => (await keysUnder(prefix)).length === 3);
+    const keys = await keysUnder(prefix);
+    for (const k of keys) assert.match(k.key, new RegExp(`^${prefix}/[0-9a-f]+$`));
+    assert.deepEqual(keys.slice(0, 2).map((k) => k.createRevision), [first.token, second.token], 'each holder\'s token is its key\'s create_revision');
+    const value = async (key: string): Promise<unknown> => JSON.parse(await etcdctl('get', key, '--print-value-only')) as unknown;
+    assert.deepEqual(await value(keys[0]!.key), { ...me('A'), seats: 2 });
+    assert.deepEqual(await value(keys[1]!.key), { seats: 2 });
+    assert.deepEqual(await keysUnder(`lockd/${cluster}/lock/pool`), [], 'a seat set keeps out of the lock namespace');
+    assert.deepEqual(await a.list(''), [], 'seat keys are not data keys');
+    await assert.rejects(a.put('seat/pool/x', 'v'), UsageError);
+    await first.release();
+    assert.equal((await pending).token, keys[2]!.createRevision, 'the waiter keeps its place: its token is its key\'s create_revision');
   });
 
   it('a guard whose key was deleted behind lockd is refused by the txn compare, and nothing is written', async () => {

@@ -11,13 +11,30 @@ import { EtcdRpc } from './etcd-rpc.js';
 import { EtcdSession } from './etcd-session.js';
 import { fencingWindow } from '../fencing-window.js';
 import { linkSignals } from '../../abort.js';
+import { checkSeats } from '../seats.js';
+import { seatValue, seatViews } from './etcd-seats.js';
 import { watchPrefix } from './etcd-watch.js';
 
 type EtcdConfig = Extract<BackendConfig, { type: 'etcd' }>;
 
+/** What one claim contends for: the election, a lock, or a seat of a seat set. */
+interface ClaimTarget {
+  /** The key in `claims`: `leader`, `lock/<name>` or `seat/<name>`. */
+  id: string;
+  /** The lease's name: `leader`, or the lock's or seat set's. */
+  name: string;
+  /** The queue's prefix; a getter, so an unsafe name throws only once the claim starts. */
+  prefix: () => string;
+  /** The value of the contender's key. */
+  value: string;
+  /** How many keys of the queue hold at once: 1, or a seat set's seat count. */
+  capacity: number;
+  isSeat: boolean;
+}
+
 /**
- * Opens the etcd backend (DESIGN §3): one lease per Backend shared by the election and all locks,
- * etcd's own concurrency key layout, fencing token = create_revision of the holder key. Checks
+ * Opens the etcd backend (DESIGN §3): one lease per Backend shared by the election, all locks and
+ * all seats, etcd's own concurrency key layout, fencing token = create_revision of the holder key. Checks
  * that etcd answers before resolving; fails with `BackendUnavailableError` (unreachable) or
  * `BackendStorageError` (auth refused, unreadable TLS files).
  */
@@ -51,7 +68,7 @@ export class EtcdBackend implements Backend {
   private session: EtcdSession | undefined;
   private opening: Promise<EtcdSession> | undefined;
   private lostReason: string | undefined;
-  /** Per name (`leader` or `lock/<name>`): a pending or held claim, so a second one is refused. */
+  /** Per name (`leader`, `lock/<name>` or `seat/<name>`): a pending or held claim, so a second one is refused. */
   private readonly claims = new Map<string, EtcdLease | 'pending'>();
   private readonly unwatch = new Set<() => void>();
   private readonly closing = new AbortController();
@@ -70,7 +87,8 @@ export class EtcdBackend implements Backend {
   }
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
-    return (await this.claim('leader', () => this.layout.election, JSON.stringify(me), opts.signal, true))!;
+    const target: ClaimTarget = { id: 'leader', name: 'leader', prefix: () => this.layout.election, value: JSON.stringify(me), capacity: 1, isSeat: false };
+    return (await this.claim(target, opts.signal, true))!;
   }
 
   async observe(): Promise<ElectionView> {
@@ -88,7 +106,10 @@ export class EtcdBackend implements Backend {
   async locks(): Promise<LockView[]> {
     this.ensureOpen();
     // Each contender's key is `<locks>/<name>/<lease>`; by creation, the first of a name holds.
-    const res = await this.rpc.range(allByCreation(this.layout.locks), 'list locks');
+    const [res, seats] = await Promise.all([
+      this.rpc.range(allByCreation(this.layout.locks), 'list locks'),
+      this.rpc.range(allByCreation(this.layout.seats), 'list seats'),
+    ]);
     const views = new Map<string, LockView>();
     for (const kv of res.kvs) {
       const rest = kv.key.toString().slice(this.layout.locks.length + 1);
@@ -100,15 +121,26 @@ export class EtcdBackend implements Backend {
         views.set(name, { name, token: BigInt(kv.create_revision), holder: value === '' ? null : parseCandidate(value), waiting: 0 });
       }
     }
-    return [...views.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Stable sort: a name's lock comes before its seat holders, which stay in token order.
+    return [...views.values(), ...seatViews(this.layout.seats, seats.kvs)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   tryAcquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
-    return this.claim(`lock/${name}`, () => this.layout.lock(name), opts.info ? JSON.stringify(opts.info) : '', opts.signal, false);
+    return this.claim(this.lockTarget(name, opts.info), opts.signal, false);
   }
 
   async acquire(name: string, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
-    return (await this.claim(`lock/${name}`, () => this.layout.lock(name), opts.info ? JSON.stringify(opts.info) : '', opts.signal, true))!;
+    return (await this.claim(this.lockTarget(name, opts.info), opts.signal, true))!;
+  }
+
+  async tryAcquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    checkSeats(seats);
+    return this.claim(this.seatTarget(name, seats, opts.info), opts.signal, false);
+  }
+
+  async acquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    checkSeats(seats);
+    return (await this.claim(this.seatTarget(name, seats, opts.info), opts.signal, true))!;
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts?: { ifAbsent?: boolean }): Promise<boolean> {
@@ -179,18 +211,28 @@ export class EtcdBackend implements Backend {
     if (this.closing.signal.aborted) throw new UsageError('the etcd backend is closed');
   }
 
+  private lockTarget(name: string, info: CandidateInfo | undefined): ClaimTarget {
+    return { id: `lock/${name}`, name, prefix: () => this.layout.lock(name), value: info ? JSON.stringify(info) : '', capacity: 1, isSeat: false };
+  }
+
+  /** A seat of set `name`: its key records the seat count, so `locks()` can tell holders from waiters. */
+  private seatTarget(name: string, seats: number, info: CandidateInfo | undefined): ClaimTarget {
+    return { id: `seat/${name}`, name, prefix: () => this.layout.seat(name), value: seatValue(info, seats), capacity: seats, isSeat: true };
+  }
+
   /**
-   * Takes (`wait`) or tries (`!wait`) the queue at `prefix()`; `id` names the claim for UsageError.
-   * Resolves null only when `!wait`.
+   * Takes (`wait`) or tries (`!wait`) the queue of `target`; its `id` names the claim for
+   * UsageError. Resolves null only when `!wait`.
    */
-  private async claim(id: string, prefix: () => string, value: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
+  private async claim(target: ClaimTarget, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
     signal?.throwIfAborted();
     this.ensureOpen();
-    const queuePrefix = prefix();
+    const { id } = target;
+    const queuePrefix = target.prefix();
     if (this.claims.has(id)) throw new UsageError(`${id} is already held or being acquired through this backend`);
     this.claims.set(id, 'pending');
     try {
-      const lease = await this.contend(id, queuePrefix, value, signal, wait);
+      const lease = await this.contend(target, queuePrefix, signal, wait);
       if (lease && !lease.signal.aborted) this.claims.set(id, lease);
       else this.claims.delete(id);
       return lease;
@@ -200,15 +242,15 @@ export class EtcdBackend implements Backend {
     }
   }
 
-  private async contend(id: string, prefix: string, value: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
-    const name = id === 'leader' ? 'leader' : id.slice('lock/'.length);
+  private async contend(target: ClaimTarget, prefix: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
+    const { id, name, value, capacity, isSeat } = target;
     while (true) {
       signal?.throwIfAborted();
       this.closing.signal.throwIfAborted();
       const session = await this.currentSession();
       let entry;
       try {
-        entry = await this.queue.enqueue(prefix, session, value);
+        entry = await this.queue.enqueue(prefix, session, value, capacity);
       } catch (err) {
         if (err instanceof LeadershipLostError) {
           session.lose('etcd does not know the lease', true);
@@ -222,9 +264,9 @@ export class EtcdBackend implements Backend {
       }
       const link = linkSignals([this.closing.signal, session.signal, signal]);
       const cancel = link.signal;
-      let holds = entry.holderRev === entry.rev;
+      let holds = entry.holds;
       try {
-        if (!holds && wait && !cancel.aborted) holds = await this.queue.waitTurn(prefix, entry, cancel);
+        if (!holds && wait && !cancel.aborted) holds = await this.queue.waitTurn(prefix, entry, cancel, capacity);
       } catch (err) {
         if (!cancel.aborted) {
           await this.queue.remove(entry.key, entry.rev, session);
@@ -234,10 +276,10 @@ export class EtcdBackend implements Backend {
         link.dispose();
       }
       if (holds && !cancel.aborted) {
-        const lease = new EtcdLease({ name, key: entry.key, token: entry.rev, session }, this.queue, this.log, (l) => {
+        const lease = new EtcdLease({ name, key: entry.key, token: entry.rev, session, isSeat }, this.queue, this.log, (l) => {
           if (this.claims.get(id) === l) this.claims.delete(id);
         });
-        this.log.info({ name, token: lease.token.toString() }, id === 'leader' ? 'leadership won' : 'lock acquired');
+        this.log.info({ name, token: lease.token.toString() }, id === 'leader' ? 'leadership won' : isSeat ? 'seat acquired' : 'lock acquired');
         return lease;
       }
       // Not holding, or aborted at any point: leave no key behind (a lost session's keys go with it).

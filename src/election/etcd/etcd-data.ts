@@ -22,12 +22,14 @@ export class EtcdData {
    * may have been applied: `EtcdRpc` sends a txn again after an unknown outcome) and the target
    * holds exactly `value`: that is this call's own write, and counts as written. Throws
    * `LeadershipLostError` (aborting the guard) when a guard is gone or past its self-fencing
-   * deadline, `UsageError` for a guard of another backend kind.
+   * deadline, `UsageError` for a guard of another backend kind or a seat (several hold a seat set
+   * at once, so a seat grants no exclusive right to write).
    */
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const leases = (Array.isArray(guards) ? guards : [guards]) as readonly Lease[];
     const checked = leases.map((lease) => {
       if (!(lease instanceof EtcdLease)) throw new UsageError('guardedPut: every guard must be a lease of this etcd backend');
+      if (lease.isSeat) throw new UsageError(`guardedPut: a seat of "${lease.name}" (token ${lease.token}) is a seat; only a lock or leadership can guard a write`);
       return lease;
     });
     const target = Buffer.from(this.layout.data(key));

@@ -3,7 +3,8 @@ import { UsageError } from '../../errors.js';
 
 /**
  * Key layout of one cluster (DESIGN §3), the same as etcd's `clientv3/concurrency`: the election
- * is `lockd/<cluster>/leader`, lock NAME is `lockd/<cluster>/lock/NAME`, a data key K is
+ * is `lockd/<cluster>/leader`, lock NAME is `lockd/<cluster>/lock/NAME`, seat set NAME is
+ * `lockd/<cluster>/seat/NAME` (apart from the lock of that name), a data key K is
  * `lockd/<cluster>/K`. Each contender's key is `<prefix>/<lease id in lowercase hex>`.
  */
 export interface EtcdLayout {
@@ -15,11 +16,15 @@ export interface EtcdLayout {
   readonly locks: string;
   /** `lockd/<cluster>/lock/<name>`: what `etcdctl lock` is given. Throws `UsageError` on an unsafe name. */
   lock(name: string): string;
-  /** `lockd/<cluster>/<key>`. Throws `UsageError` for keys inside the election or lock namespaces. */
+  /** `lockd/<cluster>/seat`: every seat set's keys are under `<seats>/` (a prefix like `locks`). */
+  readonly seats: string;
+  /** `lockd/<cluster>/seat/<name>`: the queue of seat set `name`. Throws `UsageError` on an unsafe name. */
+  seat(name: string): string;
+  /** `lockd/<cluster>/<key>`. Throws `UsageError` for keys inside the election, lock or seat namespaces. */
   data(key: string): string;
   /** The logical key of a full etcd key under `root`. */
   logical(fullKey: string): string;
-  /** True for a full key inside the election or lock namespaces (which `list` must not show). */
+  /** True for a full key inside the election, lock or seat namespaces (which `list` must not show). */
   isReserved(fullKey: string): boolean;
 }
 
@@ -28,24 +33,31 @@ export function etcdLayout(cluster: string): EtcdLayout {
   const root = `lockd/${cluster}/`;
   const election = `${root}leader`;
   const locks = `${root}lock/`;
-  const isReserved = (fullKey: string): boolean => fullKey === election || fullKey.startsWith(`${election}/`) || fullKey.startsWith(locks);
+  const seats = `${root}seat/`;
+  const isReserved = (fullKey: string): boolean =>
+    fullKey === election || fullKey.startsWith(`${election}/`) || fullKey.startsWith(locks) || fullKey.startsWith(seats);
   return {
     root,
     election,
     locks: locks.slice(0, -1),
-    lock(name) {
-      // A `/` would nest one lock's keys inside another's prefix, making them contend.
-      if (name === '' || name.includes('/')) throw new UsageError(`invalid lock name "${name}": must be non-empty without "/"`);
-      return `${locks}${name}`;
-    },
+    lock: (name) => `${locks}${checkName(name, 'lock')}`,
+    seats: seats.slice(0, -1),
+    seat: (name) => `${seats}${checkName(name, 'seat set')}`,
     data(key) {
       const full = `${root}${key}`;
-      if (isReserved(full)) throw new UsageError(`key "${key}" is inside the election or lock namespace`);
+      if (isReserved(full)) throw new UsageError(`key "${key}" is inside the election, lock or seat namespace`);
       return full;
     },
     logical: (fullKey) => fullKey.slice(root.length),
     isReserved,
   };
+}
+
+/** `name`, if it is a safe lock or seat set name; else throws `UsageError`. */
+function checkName(name: string, what: string): string {
+  // A `/` would nest one queue's keys inside another's prefix, making them contend.
+  if (name === '' || name.includes('/')) throw new UsageError(`invalid ${what} name "${name}": must be non-empty without "/"`);
+  return name;
 }
 
 /**

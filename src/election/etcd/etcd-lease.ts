@@ -5,20 +5,23 @@ import type { EtcdSession } from './etcd-session.js';
 import type { EtcdQueue } from './etcd-queue.js';
 
 /**
- * Ownership of the election or of one lock: the key `<prefix>/<lease hex>` of `session`, created
- * at revision `token`. Valid while the session is and until released or found lost.
+ * Ownership of the election, of one lock or of one seat of a seat set: the key
+ * `<prefix>/<lease hex>` of `session`, created at revision `token`. Valid while the session is and
+ * until released or found lost.
  */
 export class EtcdLease implements Lease {
   readonly name: string;
   readonly token: FencingToken;
   readonly key: string;
   readonly session: EtcdSession;
+  /** A seat of a seat set (not exclusive, so never a `guardedPut` guard), not a lock or leadership. */
+  readonly isSeat: boolean;
   private readonly controller = new AbortController();
   private released: Promise<void> | undefined;
   private readonly onSessionLost: () => void;
 
   constructor(
-    opts: { name: string; key: string; token: FencingToken; session: EtcdSession },
+    opts: { name: string; key: string; token: FencingToken; session: EtcdSession; isSeat: boolean },
     private readonly queue: EtcdQueue,
     private readonly log: Logger,
     private readonly onEnd: (lease: EtcdLease) => void,
@@ -27,6 +30,7 @@ export class EtcdLease implements Lease {
     this.key = opts.key;
     this.token = opts.token;
     this.session = opts.session;
+    this.isSeat = opts.isSeat;
     this.onSessionLost = () => this.lose(this.session.signal.reason as LeadershipLostError);
     if (this.session.signal.aborted) this.onSessionLost();
     else this.session.signal.addEventListener('abort', this.onSessionLost, { once: true });

@@ -12,16 +12,20 @@ export interface QueueEntry {
   key: string;
   /** create_revision of `key`: its place in the queue and, once it holds, the fencing token. */
   rev: bigint;
-  /** create_revision of the oldest key under the prefix: the holder. */
-  holderRev: bigint;
+  /** As of the enqueue: fewer than the queue's capacity keys under the prefix are older than `key`. */
+  holds: boolean;
 }
 
 /**
- * The lock core shared by the election and every lock, with etcd's `clientv3/concurrency` layout
- * and rule (election.go, mutex.go, key.go): each session puts `<prefix>/<lease hex>`; the key with
- * the lowest create_revision holds; a waiter watches only the deletion of its predecessor (the
- * key with the greatest create_revision below its own), then re-checks. `etcdctl elect` and
- * `etcdctl lock` therefore see and respect lockd's keys, and lockd theirs.
+ * The queue core shared by the election, every lock and every seat set, with etcd's
+ * `clientv3/concurrency` layout and rule (election.go, mutex.go, key.go): each session puts
+ * `<prefix>/<lease hex>`; a key holds while fewer than `capacity` keys under the prefix have a
+ * lower create_revision. Capacity 1 (the election, a lock) is etcd's rule exactly: the oldest key
+ * holds and a waiter watches only the deletion of its predecessor (the key with the greatest
+ * create_revision below its own), then re-checks; `etcdctl elect` and `etcdctl lock` therefore
+ * see and respect lockd's keys, and lockd theirs. With a larger capacity (a seat set) the
+ * deletion of any older key may be the one that lets a waiter in, so it watches every deletion
+ * under the prefix and re-checks on each.
  */
 export class EtcdQueue {
   constructor(
@@ -30,14 +34,15 @@ export class EtcdQueue {
   ) {}
 
   /**
-   * Puts a new key for the session under `prefix` and reads the holder, in one txn. A key of this
+   * Puts a new key for the session under `prefix` and reads the `capacity` oldest keys (the
+   * holders, ours among them if it holds at once), in one txn. A key of this
    * session that is still there (a release whose delete failed, an enqueue whose answer was lost)
    * is never reused: its create_revision may already have been handed out as a token, and a
    * pending retry of its delete would remove the new claim. It is deleted (on its revision) and a
    * fresh key created. Throws `LeadershipLostError` when etcd no longer knows the session's lease,
    * `BackendUnavailableError` when etcd cannot be reached.
    */
-  async enqueue(prefix: string, session: EtcdSession, value: string): Promise<QueueEntry> {
+  async enqueue(prefix: string, session: EtcdSession, value: string, capacity = 1): Promise<QueueEntry> {
     const key = leaseKey(prefix, session.leaseId);
     const keyBuf = Buffer.from(key);
     for (let attempt = 1; ; attempt++) {
@@ -48,8 +53,8 @@ export class EtcdQueue {
           success: [
             // Our key, attached to the session's lease so it dies with the session.
             { request_put: { key: keyBuf, value: Buffer.from(value), lease: session.leaseId } },
-            // The holder as of this revision: if it is us, no wait.
-            { request_range: firstCreated(prefix) },
+            // The holders as of this revision: if we are one of them, no wait.
+            { request_range: { ...allByCreation(prefix), limit: capacity, keys_only: true } },
           ],
           // The stale key, to delete it on its own revision.
           failure: [{ request_range: { key: keyBuf, keys_only: true } }],
@@ -58,8 +63,8 @@ export class EtcdQueue {
       );
       if (res.succeeded) {
         const rev = BigInt(res.header.revision);
-        const holderKv = res.responses[1]?.response_range.kvs[0];
-        return { key, rev, holderRev: holderKv ? BigInt(holderKv.create_revision) : rev };
+        const holders = res.responses[1]?.response_range.kvs ?? [];
+        return { key, rev, holds: holders.some((kv) => BigInt(kv.create_revision) === rev) };
       }
       const stale = res.responses[0]?.response_range.kvs[0];
       if (attempt >= 3) throw new BackendUnavailableError(`etcd: the stale key ${key} could not be replaced`);
@@ -68,21 +73,23 @@ export class EtcdQueue {
   }
 
   /**
-   * Waits until no key under `prefix` is older than ours (we hold), then confirms our key still
-   * exists. Resolves true when we hold, false when our key vanished (the caller enqueues again).
-   * Rejects with `signal.reason` on abort. Transient errors are retried while waiting.
+   * Waits until fewer than `capacity` keys under `prefix` are older than ours (we hold), reading
+   * our key in the same txn. Resolves true when we hold, false when our key vanished (the caller
+   * enqueues again). Rejects with `signal.reason` on abort. Transient errors are retried while
+   * waiting. Each round is one read and one watch from the revision after it, so no deletion
+   * between the two is missed.
    */
-  async waitTurn(prefix: string, entry: QueueEntry, signal: AbortSignal): Promise<boolean> {
+  async waitTurn(prefix: string, entry: QueueEntry, signal: AbortSignal, capacity = 1): Promise<boolean> {
     while (true) {
       signal.throwIfAborted();
-      let predecessor: IKeyValue | undefined;
+      let ahead: IKeyValue[];
       let revision: bigint;
       try {
         const res = await this.rpc.txn(
           {
             success: [
-              // The key just before ours; only its deletion can make us the holder.
-              { request_range: { ...allUnder(prefix), max_create_revision: (entry.rev - 1n).toString(), sort_order: 'Descend', sort_target: 'Create', limit: 1 } },
+              // Up to `capacity` keys just before ours: fewer than that and we hold.
+              { request_range: { ...allUnder(prefix), max_create_revision: (entry.rev - 1n).toString(), sort_order: 'Descend', sort_target: 'Create', limit: capacity, keys_only: true } },
               // Ours, read at the same revision: gone means the session or an operator deleted it.
               { request_range: { key: Buffer.from(entry.key), keys_only: true } },
             ],
@@ -90,7 +97,7 @@ export class EtcdQueue {
           'queue check',
         );
         if (res.responses[1]?.response_range.kvs.length === 0) return false;
-        predecessor = res.responses[0]?.response_range.kvs[0];
+        ahead = res.responses[0]?.response_range.kvs ?? [];
         revision = BigInt(res.header.revision);
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
@@ -98,8 +105,10 @@ export class EtcdQueue {
         await abortableSleep(200, signal);
         continue;
       }
-      if (!predecessor) return true;
-      await waitForDelete(this.rpc, predecessor.key.toString(), revision + 1n, signal);
+      if (ahead.length < capacity) return true;
+      // Capacity 1: only the predecessor's deletion can make us the holder. Else any older key's.
+      if (capacity === 1) await waitForDelete(this.rpc, ahead[0]!.key.toString(), revision + 1n, signal);
+      else await waitForDelete(this.rpc, `${prefix}/`, revision + 1n, signal, { prefix: true });
     }
   }
 
@@ -159,11 +168,6 @@ export class EtcdQueue {
 /** Every key of the queue under `prefix` (i.e. under `<prefix>/`). */
 function allUnder(prefix: string): IRangeRequest {
   return { key: Buffer.from(`${prefix}/`), range_end: prefixRangeEnd(`${prefix}/`) };
-}
-
-/** The oldest key under `prefix`: the holder (etcd's `WithFirstCreate`). */
-export function firstCreated(prefix: string): IRangeRequest {
-  return { ...allUnder(prefix), sort_order: 'Ascend', sort_target: 'Create', limit: 1 };
 }
 
 /** Every key of the queue, oldest first. */

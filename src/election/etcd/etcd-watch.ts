@@ -3,14 +3,14 @@ import type { Watcher } from 'etcd3';
 import type { EtcdRpc } from './etcd-rpc.js';
 
 /**
- * Resolves once `key` may have been deleted at or after `fromRevision`: on its DELETE event, and
- * also when the watch breaks (disconnect, or a compacted start revision), since the caller
- * re-reads the state either way. Rejects with `signal.reason` when `signal` aborts. The watch is
- * cancelled in every case.
+ * Resolves once `key` (with `prefix`: any key starting with `key`) may have been deleted at or
+ * after `fromRevision`: on the first DELETE event, and also when the watch breaks (disconnect, or
+ * a compacted start revision), since the caller re-reads the state either way. Rejects with
+ * `signal.reason` when `signal` aborts. The watch is cancelled in every case.
  */
-export function waitForDelete(rpc: EtcdRpc, key: string, fromRevision: bigint, signal: AbortSignal): Promise<void> {
+export function waitForDelete(rpc: EtcdRpc, key: string, fromRevision: bigint, signal: AbortSignal, opts: { prefix?: boolean } = {}): Promise<void> {
   signal.throwIfAborted();
-  const watcher = rpc.watcher(key, { fromRevision, deletesOnly: true });
+  const watcher = rpc.watcher(key, { fromRevision, deletesOnly: true, prefix: opts.prefix === true });
   return new Promise<void>((resolve, reject) => {
     const finish = (err?: unknown): void => {
       signal.removeEventListener('abort', onAbort);
