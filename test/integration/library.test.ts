@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Backend } from '../../src/election/backend.js';
 import { ConfigError, connect, Lockd, LockTimeoutError, UsageError } from '../../src/index.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { LibraryChildArgs } from './library-child.js';
@@ -87,11 +86,14 @@ describe('lockd as a library (embedded backend)', { timeout: 120_000 }, () => {
     for (const bad of [0, 1.5, 1001]) await assert.rejects(a.acquireSeat('workers', bad), UsageError);
   });
 
-  it('acquireSeat on a backend without seats rejects with UsageError', async () => {
-    const noSeats = new Lockd({ kind: 'etcd', close: () => Promise.resolve() } as unknown as Backend, 'n1');
-    await assert.rejects(noSeats.acquireSeat('workers', 2), UsageError);
-    await assert.rejects(noSeats.withSeat('workers', 2, {}, () => 1), UsageError);
-    await noSeats.close();
+  it('acquireSeat and withSeat reject a bad seat count with UsageError, holding nothing', async () => {
+    const a = await lockd('bad-seats');
+    for (const bad of [0, 1.5, 1001]) {
+      await assert.rejects(a.acquireSeat('workers', bad), UsageError);
+      await assert.rejects(a.withSeat('workers', bad, {}, () => 1), UsageError);
+    }
+    const seat = await a.acquireSeat('workers', 1, { wait: 0 });
+    await seat.release();
   });
 
   it('a held lock makes a bounded wait reject with LockTimeoutError, holding nothing', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LockdCluster, type ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import { ledgerJobCommand, readLedger } from '../helpers/ledger.js';
@@ -196,11 +196,16 @@ export function operationsSuite(target: OperationsTarget): void {
     it('lock: held until every process of the command\'s group is gone, not only the command (`worker & exit 0`)', async () => {
       const config = cluster.writeConfig('grouper', '  {}');
       const workerPid = cluster.file('worker-pid');
-      const holder = new LockdProcess('holder', ['lock', 'spool', '-c', config, '--', 'sh', '-c', `sleep 3 & echo $! > ${workerPid}; exit 0`]);
+      const release = cluster.file('worker-release');
+      // The worker runs until the test lets it go, however slowly the second lockd starts.
+      const workerScript = `(while [ ! -e ${release} ]; do sleep 0.05; done) & echo $! > ${workerPid}; exit 0`;
+      const holder = new LockdProcess('holder', ['lock', 'spool', '-c', config, '--', 'sh', '-c', workerScript]);
       await waitForFile(workerPid, 10_000);
       const worker = Number(readFileSync(workerPid, 'utf8'));
       const during = await runLockd(['lock', 'spool', '-c', config, '--', 'true']);
       assert.equal(during.code, 3, `the lock was free while the command's worker ran: ${during.stderr}`);
+      assert.equal(holder.child.exitCode, null, 'lockd lock exited while the worker still ran');
+      writeFileSync(release, '');
       const exit = await holder.exited;
       assert.equal(exit.code, 0, holder.stderr.join('\n'));
       assert.equal(processAlive(worker), false, 'lockd lock returned (and released) while the worker still ran');
