@@ -13,7 +13,7 @@ export interface RedisAddress {
 export interface SentinelLocatorOptions {
   /** The master name of `sentinel monitor <name> ...`. */
   master: string;
-  /** The sentinels, asked in turn, starting after the one that answered last. */
+  /** The sentinels, asked in turn, starting with the one that answered last. */
   nodes: readonly RedisAddress[];
   /** Connect (and answer) timeout of each sentinel. */
   connectTimeoutMs: number;
@@ -28,7 +28,7 @@ export interface SentinelLocatorOptions {
  * connection's lifetime out of RedisLink's hands.
  *
  * Connects that start while a lookup runs share it (a backend's links all connect at once when it
- * opens or after a failover), so a lookup is never older than the connect that uses it. A lookup
+ * opens or after a failover); no connect reuses an answer that arrived before it started. A lookup
  * takes at most `nodes.length × connectTimeoutMs`; a caller with a shorter deadline races it.
  *
  * The answer is only a hint (a sentinel may not have noticed a failover yet): the caller checks
