@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs (real etcd, ZooKeeper, PostgreSQL 15 and
-# PgBouncer, Redis 7, Curator for the interop peer, systemd-analyze for the unit file check,
+# PgBouncer, Redis 7 and Redis Sentinel, Curator for the interop peer, systemd-analyze for the unit file check,
 # promtool from prometheus for the metrics format and the alert rules, chromium for the status page
 # test). Idempotent: does nothing when all are present.
 set -euo pipefail
@@ -11,6 +11,7 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/bin/redis-sentinel ] || need+=(redis-sentinel)
 [ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 command -v systemd-analyze >/dev/null || need+=(systemd)

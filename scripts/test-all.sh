@@ -15,13 +15,14 @@ status=0
 node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results.tap "${files[@]}" || status=$?
 # Servers are stopped by each test; this catches any that a crashed test left behind (their
-# data dirs are named lockd-etcd-*, lockd-zk-*, lockd-pg-* and lockd-redis-*; a PostgreSQL backend exits on its
+# data dirs are named lockd-etcd-*, lockd-zk-*, lockd-pg-*, lockd-redis-* and lockd-sentinel-*; a PostgreSQL backend exits on its
 # own once its postmaster is gone).
 pkill -9 -f -- '--data-dir=[^ ]*lockd-etcd-' 2>/dev/null || true
 pkill -9 -f 'QuorumPeerMain [^ ]*lockd-zk-' 2>/dev/null || true
 pkill -9 -f 'postgres -D [^ ]*lockd-pg-' 2>/dev/null || true
 pkill -9 -f 'pgbouncer [^ ]*lockd-pgbouncer-' 2>/dev/null || true
 pkill -9 -f -- '--dir [^ ]*lockd-redis-' 2>/dev/null || true
+pkill -9 -f 'redis-(server|sentinel) [^ ]*lockd-sentinel-' 2>/dev/null || true
 summary=$(grep -E '^# (tests|pass|fail|skipped) ' test-results.tap | tr '\n' ' ')
 echo "test summary: ${summary}"
 pass=$(awk '/^# pass /{print $3}' test-results.tap); fail=$(awk '/^# fail /{print $3}' test-results.tap)

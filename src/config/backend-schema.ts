@@ -82,15 +82,57 @@ function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: 
 }
 
 /**
- * Redis: one primary by `url`. The topology keys (today only `url`; Sentinel later) are
- * alternatives, of which exactly one must be set: a new one is a new reader branch here and a new
- * member of the `redis` config union, with `url` unchanged.
+ * Redis: one primary by `url`, or through Sentinel (`sentinel`). The topology keys are
+ * alternatives, of which exactly one must be set (reported at the second one, or at `backend`
+ * when neither is): a new one is a new reader branch here and a new member of the `redis` config
+ * union, with `url` unchanged.
  */
 function readRedis(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
-  const urlEntry = reader.require(fields, 'url', parent, 'backend: ');
+  const urlEntry = fields.get('url');
+  const sentinelEntry = fields.get('sentinel');
+  if (urlEntry?.value !== undefined && sentinelEntry?.value !== undefined) {
+    reader.report(sentinelEntry.key, 'backend: set either url or sentinel, not both');
+    return undefined;
+  }
+  if (sentinelEntry?.value !== undefined) return readSentinel(reader, sentinelEntry);
+  if (urlEntry?.value === undefined) {
+    reader.report(parent.key, 'backend: one of url or sentinel is required');
+    return undefined;
+  }
   const url = checked(reader, urlEntry, reader.string(urlEntry), checkRedisUrl);
-  if (urlEntry !== undefined && reader.origin === 'file') rejectLiteralPassword(reader, urlEntry, 'redis://lockd:${REDIS_PASSWORD}@host:6379');
+  if (reader.origin === 'file') rejectLiteralPassword(reader, urlEntry, 'redis://lockd:${REDIS_PASSWORD}@host:6379');
   return url === undefined ? undefined : { type: 'redis', url };
+}
+
+/** `backend.sentinel`: master name, sentinel addresses, data-node credentials, min_replicas_ack. */
+function readSentinel(reader: ConfigReader, entry: Entry): BackendConfig | undefined {
+  const spec = SPEC.redis.keys.sentinel;
+  const fields = reader.mapping(entry, keyNames(spec));
+  if (fields === undefined) return undefined;
+  const masterEntry = reader.require(fields, 'master', entry, 'sentinel: ');
+  const master = nonEmpty(reader, masterEntry);
+  const nodesEntry = reader.require(fields, 'nodes', entry, 'sentinel: ');
+  const items = reader.list(nodesEntry);
+  if (nodesEntry?.value !== undefined && items?.length === 0) reader.reportValue(nodesEntry, 'expected at least one sentinel');
+  const nodes = (items ?? []).map((item) => checked(reader, item, reader.string(item), (text) => void parseHostPort(text)));
+  const username = nonEmpty(reader, fields.get('username'));
+  const passwordEntry = fields.get('password');
+  const password = reader.string(passwordEntry);
+  if (passwordEntry !== undefined && reader.origin === 'file') rejectLiteralSecret(reader, passwordEntry, 'password: ${REDIS_PASSWORD}');
+  const ack = fields.get('min_replicas_ack');
+  const minReplicasAck = reader.integer(ack, spec.keys.min_replicas_ack);
+  const bad = (ack?.value !== undefined && minReplicasAck === undefined) || username === null;
+  if (typeof master !== 'string' || nodes.length === 0 || nodes.some((n) => n === undefined) || bad) return undefined;
+  return {
+    type: 'redis',
+    sentinel: {
+      master,
+      nodes: nodes as string[],
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password }),
+      minReplicasAck: minReplicasAck ?? spec.keys.min_replicas_ack.default,
+    },
+  };
 }
 
 function readTls(reader: ConfigReader, entry: Entry | undefined): { ca?: string; cert?: string; key?: string } | undefined {
@@ -176,6 +218,14 @@ function rejectLiteralPassword(reader: ConfigReader, entry: Entry, example: stri
   const raw = isScalar(entry.value) && typeof entry.value.value === 'string' ? entry.value.value : '';
   const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(raw)?.[1];
   if (password !== undefined && password !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
+    reader.reportValue(entry, `the password must come from the environment: write it as \${VAR}, e.g. ${example}`);
+  }
+}
+
+/** A secret key (a password of its own, not in a URL) must be a `${VAR}` reference in the file. */
+function rejectLiteralSecret(reader: ConfigReader, entry: Entry, example: string): void {
+  const raw = isScalar(entry.value) && typeof entry.value.value === 'string' ? entry.value.value : '';
+  if (raw !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(raw)) {
     reader.reportValue(entry, `the password must come from the environment: write it as \${VAR}, e.g. ${example}`);
   }
 }

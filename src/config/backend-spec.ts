@@ -1,4 +1,4 @@
-import type { EnumSpec, ListSpec, MappingSpec, StringSpec, VariantsSpec } from './spec.js';
+import type { EnumSpec, IntegerSpec, ListSpec, MappingSpec, StringSpec, VariantsSpec } from './spec.js';
 
 const TLS = {
   kind: 'mapping',
@@ -9,6 +9,30 @@ const TLS = {
     key: { kind: 'string', description: 'PEM file of the client certificate\'s private key (set with cert)' } satisfies StringSpec,
   },
   together: [['cert', 'key']],
+} as const satisfies MappingSpec;
+
+const SENTINEL = {
+  kind: 'mapping',
+  description: 'Redis Sentinel: lockd asks the sentinels for the current primary before every connect',
+  keys: {
+    master: { kind: 'string', description: 'The master name the sentinels monitor (sentinel monitor <name> ...)' } satisfies StringSpec,
+    nodes: {
+      kind: 'list',
+      minItems: 1,
+      items: { kind: 'string', description: 'host:port of a sentinel' } satisfies StringSpec,
+      description: 'The sentinels, e.g. 10.0.0.1:26379',
+    } satisfies ListSpec,
+    username: { kind: 'string', description: 'ACL user of the primary and replicas (not of the sentinels)' } satisfies StringSpec,
+    password: { kind: 'string', description: 'Password of the primary and replicas; only through ${VAR}' } satisfies StringSpec,
+    min_replicas_ack: {
+      kind: 'integer',
+      min: 0,
+      max: 100,
+      default: 0,
+      description: 'Replicas that must confirm each write (WAIT) before it counts; 0 = none',
+    } satisfies IntegerSpec,
+  },
+  required: ['master', 'nodes'],
 } as const satisfies MappingSpec;
 
 const AUTH = {
@@ -80,15 +104,15 @@ export const BACKEND_SPEC = {
     },
     redis: {
       kind: 'mapping',
-      description: 'One Redis primary (7.0 or later; appendonly yes and appendfsync always, or a crash may lose run records)',
+      description: 'One Redis primary, by url or through Sentinel (7.0 or later; appendonly yes and appendfsync always, or a crash may lose run records)',
       keys: {
         url: {
           kind: 'string',
           description: 'redis://[user:${PASSWORD}@]host:port[/db], rediss:// for TLS; a password only through ${VAR}',
         } satisfies StringSpec,
+        sentinel: SENTINEL,
       },
-      // When Sentinel comes, `url` becomes one of a group: exactlyOne: [['url', 'sentinel']].
-      required: ['url'],
+      exactlyOne: [['url', 'sentinel']],
     },
   },
 } as const satisfies VariantsSpec;

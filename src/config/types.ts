@@ -52,8 +52,22 @@ export type BackendConfig =
     }
   | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } }
   | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } }
-  /** One Redis primary by `url`; other topologies (Sentinel) are to become alternatives to `url`. */
-  | { type: 'redis'; url: string };
+  /** One Redis primary by `url`, or the primary a set of sentinels names (exactly one of them). */
+  | { type: 'redis'; url: string }
+  | { type: 'redis'; sentinel: RedisSentinelConfig };
+
+/** `backend.sentinel` of Redis: which master, whom to ask, how many replicas confirm a write. */
+export interface RedisSentinelConfig {
+  /** The name in `sentinel monitor <name> ...`. */
+  master: string;
+  /** `host:port` of each sentinel. */
+  nodes: string[];
+  /** ACL user and password of the data nodes (not of the sentinels). */
+  username?: string;
+  password?: string;
+  /** `min_replicas_ack`: replicas that must confirm each write (WAIT) before it counts; 0 = none. */
+  minReplicasAck: number;
+}
 
 export interface LockdConfig {
   /** Absolute path of the file this came from. */

@@ -103,7 +103,7 @@ describe('JSON Schema of lockd.yaml', () => {
   }
 
   it('requires the keys the loader requires, and only those', () => {
-    // [key, a config missing it]: a key may be required in several places (url: postgres, redis).
+    // [key, a config missing it]: a key may be required in several places.
     const missing: [string, string][] = [
       ['listen', 'http: { }'],
       ['type', 'backend: { path: x }'],
@@ -111,7 +111,8 @@ describe('JSON Schema of lockd.yaml', () => {
       ['connect', 'backend: { type: zookeeper }'],
       ['credentials', 'backend: { type: zookeeper, connect: "zk:2181", auth: { scheme: digest } }'],
       ['url', 'backend: { type: postgres }'],
-      ['url', 'backend: { type: redis }'],
+      ['master', 'backend: { type: redis, sentinel: { nodes: ["127.0.0.1:26379"] } }'],
+      ['nodes', 'backend: { type: redis, sentinel: { master: mymaster } }'],
       ['schedule', 'jobs: { j: { run: x } }'],
     ];
     for (const [key, yaml] of missing) {

@@ -104,7 +104,38 @@ describe('backend', () => {
       '3:8: the URL must not have options (?...) or a fragment (#...)',
     ]);
     assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: not a url')), ['3:8: expected a URL like "redis://redis.example:6379"']);
-    assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: missing required key "url"', '3:3: unknown key "schema"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: one of url or sentinel is required', '3:3: unknown key "schema"']);
+  });
+
+  it('reads a Redis Sentinel backend: master, nodes, password from the environment, min_replicas_ack (default 0)', () => {
+    const text = lines(
+      'backend:',
+      '  type: redis',
+      '  sentinel:',
+      '    master: mymaster',
+      "    nodes: ['127.0.0.1:26379', '[::1]:26380']",
+      '    password: ${REDIS_PASSWORD}',
+      '    min_replicas_ack: 1',
+    );
+    assert.deepEqual(parseConfig(text, 'c.yaml', { REDIS_PASSWORD: 's3cret' }).backend, {
+      type: 'redis',
+      sentinel: { master: 'mymaster', nodes: ['127.0.0.1:26379', '[::1]:26380'], password: 's3cret', minReplicasAck: 1 },
+    });
+    const bare = parseConfig(lines('backend: { type: redis, sentinel: { master: m, nodes: ["s1:26379"] } }'), 'c.yaml', {}).backend;
+    assert.deepEqual(bare, { type: 'redis', sentinel: { master: 'm', nodes: ['s1:26379'], minReplicasAck: 0 } });
+  });
+
+  it('refuses url and sentinel together, and bad sentinel settings, naming line and column', () => {
+    const both = lines('backend:', '  type: redis', '  url: redis://cache:6379', '  sentinel:', '    master: m', "    nodes: ['s1:26379']");
+    assert.deepEqual(problems(both), ['4:3: backend: set either url or sentinel, not both']);
+    const sentinel = (...rest: string[]): string => lines('backend:', '  type: redis', '  sentinel:', ...rest);
+    assert.deepEqual(problems(sentinel('    master: m', '    nodes: []')), ['5:12: expected at least one sentinel']);
+    assert.deepEqual(problems(sentinel('    master: m', "    nodes: ['s1']")), ['5:13: invalid address "s1": missing ":port"']);
+    assert.deepEqual(problems(sentinel("    nodes: ['s1:26379']")), ['3:3: sentinel: missing required key "master"']);
+    assert.deepEqual(problems(sentinel('    master: m', "    nodes: ['s1:26379']", '    min_replicas_ack: -1')), ['6:23: must be between 0 and 100, got -1']);
+    assert.deepEqual(problems(sentinel('    master: m', "    nodes: ['s1:26379']", '    password: hunter2')), [
+      '6:15: the password must come from the environment: write it as ${VAR}, e.g. password: ${REDIS_PASSWORD}',
+    ]);
   });
 
   it('keeps an embedded path as written', () => {

@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
-import { BackendStorageError, UsageError } from '../../errors.js';
+import type { RedisSentinelConfig } from '../../config/types.js';
+import { parseHostPort } from '../../config/host-port.js';
+import { BackendStorageError, LockdError, UsageError } from '../../errors.js';
 import { noSessionWatch, type Backend, type BackendCommonOptions } from '../backend.js';
 import { renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
 import { redisChangeFeed } from './redis-change-feed.js';
 import { RedisKeys } from './redis-keys.js';
-import { RedisLink, type RedisConnectOptions } from './redis-link.js';
+import { RedisLink, type RedisConnectOptions, type RedisTarget } from './redis-link.js';
 import { redisReaper } from './redis-reaper.js';
+import { sentinelLocator } from './redis-sentinel.js';
 import { REDIS_FORMAT_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 
@@ -16,23 +19,20 @@ const MIN_TTL_MS = 1000;
 const STATEMENT_LINKS = 2;
 
 /**
- * The `backend` section for Redis. Today one primary, named by `url`; Sentinel (`sentinel:`) and
- * other topologies are meant to become alternatives to `url` (exactly one of them), each a member
- * of a union here with `type: 'redis'`.
+ * The `backend` section for Redis: one primary named by `url` (`redis://[user:password@]host:port[/db]`,
+ * or `rediss://` for TLS), or the primary that Redis Sentinel names (`sentinel`); exactly one.
  */
-export interface RedisConfig {
-  type: 'redis';
-  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
-  url: string;
-}
+export type RedisConfig = { type: 'redis'; url: string } | { type: 'redis'; sentinel: RedisSentinelConfig };
 
 /**
  * Opens the Redis backend: the row core (src/election/rows) on a `RedisStore`, over one primary
- * (standalone; 7.0 or later). Keys live under `lockd:{<cluster>}:` (one hash slot); the layout's
- * format is written on first use and checked on every open. Throws `UsageError` for a TTL below
- * 1 s, `BackendStorageError` for a replica, a foreign or newer layout, failed authentication or a
- * missing permission, and `BackendUnavailableError` when the server cannot be reached. The URL
- * (it may carry a password) is never logged.
+ * (standalone, or found through Sentinel before every connect; 7.0 or later). Keys live under
+ * `lockd:{<cluster>}:` (one hash slot); the layout's format is written on first use and checked on
+ * every open. Throws `UsageError` for a TTL below 1 s or a bad sentinel address,
+ * `BackendStorageError` for a replica (by `url`), a foreign or newer layout, failed
+ * authentication or a missing permission, and `BackendUnavailableError` when the server cannot be
+ * reached (or no sentinel names a primary). The URL and password are never logged. With
+ * `sentinel.minReplicasAck` > 0 every write waits for that many replicas (redis-replica-ack.ts).
  *
  * Guarantees as PostgreSQL's with `appendonly yes` + `appendfsync always` (a crash loses no
  * acknowledged write); with `everysec` a crash may lose the last second (a run record, so a slot
@@ -45,13 +45,15 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const logger = common.logger.child({ component: 'election', backend: 'redis' });
   const renewMs = Math.round(renewalIntervalMs('redis', common.ttlMs));
   const statementMs = Math.max(renewMs, Math.min(5000, Math.round(common.ttlMs / 2)));
+  const keys = new RedisKeys(common.cluster);
+  const acks = 'sentinel' in config ? config.sentinel.minReplicasAck : 0;
   const connect: RedisConnectOptions = {
-    url: config.url,
+    target: redisTarget(config, statementMs, logger),
+    ...(acks > 0 ? { replicaAck: { replicas: acks, markerChannel: keys.ackChannel } } : {}),
     clientName: `lockd/${common.cluster}/${common.node ?? 'client'}`.replace(/[^\x21-\x7e]/g, '_'),
     connectTimeoutMs: statementMs,
     logger,
   };
-  const keys = new RedisKeys(common.cluster);
   const link = (label: string): RedisLink => new RedisLink(connect, label);
   const setup = link('setup');
   try {
@@ -72,6 +74,28 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   reaper.start();
   logger.debug({ cluster: common.cluster }, 'redis opened');
   return new RowBackend(store, { kind: 'redis', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });
+}
+
+/** The URL, or a lookup of the primary through the sentinels (each asked within `timeoutMs`). */
+function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): RedisTarget {
+  if (!('sentinel' in config)) return { kind: 'url', url: config.url };
+  const { master, nodes, username, password } = config.sentinel;
+  if (nodes.length === 0) throw new UsageError('redis backend: sentinel.nodes is empty');
+  const addresses = nodes.map((node) => {
+    try {
+      return parseHostPort(node);
+    } catch (err) {
+      if (err instanceof LockdError) throw new UsageError(`redis backend: sentinel.nodes: ${err.message}`);
+      throw err;
+    }
+  });
+  return {
+    kind: 'sentinel',
+    // Each sentinel gets a share of the connect budget, leaving one for the primary itself.
+    locate: sentinelLocator({ master, nodes: addresses, connectTimeoutMs: Math.max(200, Math.round(timeoutMs / (addresses.length + 1))), logger }),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+  };
 }
 
 /**

@@ -16,6 +16,8 @@ export class RedisKeys {
   readonly kvidx: string;
   /** The pub/sub channel every change is published on. */
   readonly channel: string;
+  /** A channel nobody subscribes to, for the marker before WAIT (redis-replica-ack.ts). */
+  readonly ackChannel: string;
 
   constructor(cluster: string) {
     this.prefix = `lockd:{${cluster}}:`;
@@ -29,6 +31,7 @@ export class RedisKeys {
     this.kvrev = `${this.prefix}kvrev`;
     this.kvidx = `${this.prefix}kvidx`;
     this.channel = `${this.prefix}ev`;
+    this.ackChannel = `${this.prefix}ack`;
   }
 
   /** The queue (zset sid → token) of row name `name` (`leader`, `lock/<x>`). */

@@ -43,6 +43,8 @@ export interface LuaScript {
   readonly name: string;
   readonly source: string;
   readonly sha1: string;
+  /** Whether it may change data: only such scripts wait for replicas (`min_replicas_ack`). */
+  readonly writes: boolean;
 }
 
 const PRELUDE = `
@@ -81,9 +83,12 @@ local function write_value(rev, kv, kvrev, kvidx, key, value)
 end
 `;
 
+/** The scripts that never change data (no replica confirmation needed: see redis-replica-ack.ts). */
+const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint']);
+
 function script(name: string, body: string): LuaScript {
   const source = `${PRELUDE}\n${body.trim()}\n`;
-  return { name, source, sha1: createHash('sha1').update(source).digest('hex') };
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex'), writes: !READ_ONLY.has(name) };
 }
 
 export const SCRIPTS = {
