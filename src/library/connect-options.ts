@@ -16,7 +16,9 @@ export type BackendOptions =
   | { type: 'embedded'; path?: string }
   | { type: 'etcd'; endpoints: string[]; username?: string; password?: string; tls?: TlsOptions }
   | { type: 'zookeeper'; connect: string; auth?: { scheme?: 'digest'; credentials: string } }
-  | { type: 'postgres'; url: string; schema?: string; tls?: TlsOptions };
+  | { type: 'postgres'; url: string; schema?: string; tls?: TlsOptions }
+  | { type: 'redis'; url: string }
+  | { type: 'redis'; sentinel: { master: string; nodes: string[]; username?: string; password?: string; min_replicas_ack?: number } };
 
 /** What `connect()` takes. */
 export interface ConnectOptions {

@@ -12,7 +12,6 @@ function running(): RedisSentinelSet {
 // frozen past down-after-milliseconds would be failed over, which is redis-sentinel.test.ts's job.
 backendConformance({
   name: 'redis-sentinel',
-  seats: true,
   async setup() {
     set = await startRedisSentinel();
   },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, connect, Lockd, LockTimeoutError, UsageError } from '../../src/index.js';
+import { ConfigError, connect, Lockd, LockTimeoutError, UsageError, type BackendOptions } from '../../src/index.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { LibraryChildArgs } from './library-child.js';
 
@@ -129,6 +129,13 @@ describe('lockd as a library (embedded backend)', { timeout: 120_000 }, () => {
       assert.ok(err instanceof ConfigError);
       assert.equal(err.problems.length, 2, err.message);
       assert.match(err.message, /endpoints: \[\]/);
+      return true;
+    });
+    // The types allow one of url and sentinel for Redis; the schema refuses both as well.
+    const both = { type: 'redis', url: 'redis://127.0.0.1:6379', sentinel: { master: 'mymaster', nodes: ['127.0.0.1:26379'] } };
+    await assert.rejects(connect({ cluster: 'c', backend: both as unknown as BackendOptions }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /either url or sentinel/);
       return true;
     });
   });
