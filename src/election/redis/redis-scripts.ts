@@ -195,7 +195,8 @@ return 1
    * KEYS rev, sess, q, qi; ARGV sid, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
    * capacity. Returns the entry's token (the existing one on a retry), '-1' when the session is
    * gone, nil when only-if-free and the name has `capacity` or more live entries (a lock: 1).
-   * Prunes dead entries first.
+   * Prunes dead entries first, and publishes only when it did: an entry at the back of a queue
+   * changes nobody's turn.
    */
   enqueue: script(
     'enqueue',
@@ -211,7 +212,6 @@ elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[6]) then
   local t = next_token(KEYS[1])
   redis.call('ZADD', KEYS[3], t, sid)
   if ARGV[3] == '1' then redis.call('HSET', KEYS[4], sid, ARGV[2]) end
-  changed = true
   result = int(t)
 end
 if changed then redis.call('PUBLISH', ARGV[5], 'q') end
@@ -219,7 +219,10 @@ return result
 `,
   ),
 
-  /** KEYS q, qi; ARGV sid, token, channel. Deletes the entry if it still has that token. */
+  /**
+   * KEYS q, qi; ARGV sid, token, channel. Deletes the entry if it still has that token; publishes
+   * only when entries remain (a release nobody waits behind wakes nobody).
+   */
   release: script(
     'release',
     `
@@ -227,7 +230,7 @@ local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[3], 'q')
+if redis.call('ZCARD', KEYS[1]) > 0 then redis.call('PUBLISH', ARGV[3], 'q') end
 return 1
 `,
   ),
