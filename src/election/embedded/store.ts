@@ -107,7 +107,8 @@ export class EmbeddedStore implements RowStore {
   }
 
   /** The token is the next revision. One transaction, so a retry cannot have a lost outcome. */
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
+  // No `hold` column: every call inserts a row of its own (a local call has no unknown outcome to retry).
+  async insertHolder(session: string, name: string, _hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     return this.write(() => {
       // Reaped already if dead: a row must never be added to a session nobody renews.
       if (this.sql.sessionExists.get(session) === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { BackendStorageError } from '../../errors.js';
 import type { PgLink } from './pg-link.js';
-import { PG_SCHEMA_VERSION, schemaDdl } from './pg-schema.js';
+import { PG_SCHEMA_VERSION, schemaDdl, upgradeFrom1Ddl } from './pg-schema.js';
 
 /** Serializes concurrent first starts: a transaction-level advisory lock in lockd's own key space. */
 const MIGRATION_LOCK = { namespace: 0x6c6f636b, key: 1 };
@@ -8,7 +8,8 @@ const MIGRATION_LOCK = { namespace: 0x6c6f636b, key: 1 };
 /**
  * Creates lockd's schema `schema` in one transaction when it has no lockd tables yet (several
  * replicas starting at once take turns on an advisory lock, and the later ones find it made),
- * checks its format and version otherwise, and adds the counter row of `cluster`. Throws
+ * checks its format and version otherwise (a version 1 schema is upgraded in the same
+ * transaction: `upgradeFrom1Ddl`), and adds the counter row of `cluster`. Throws
  * `BackendStorageError` when the schema holds another version or tables that are not lockd's, or
  * the role may not create them.
  */
@@ -34,6 +35,10 @@ export async function migrate(link: PgLink, schema: string, cluster: string, dea
       (await q<{ key: string; value: string }>(`SELECT key, value FROM ${s}.meta WHERE key IN ('format', 'schema_version')`)).map((r) => [r.key, r.value]),
     );
     if (meta.get('format') !== 'lockd') throw new BackendStorageError(`postgres backend: schema ${schema} has a meta table without the lockd marker`);
+    if (meta.get('schema_version') === '1') {
+      await q(upgradeFrom1Ddl(schema));
+      meta.set('schema_version', '2');
+    }
     if (meta.get('schema_version') !== String(PG_SCHEMA_VERSION)) {
       throw new BackendStorageError(
         `postgres backend: schema ${schema} has lockd schema version ${meta.get('schema_version')}; this lockd reads version ${PG_SCHEMA_VERSION}`,

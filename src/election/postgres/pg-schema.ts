@@ -9,7 +9,8 @@
  *   value is the fencing token of the next holder row.
  * - `sessions`: one row per open Backend; `renewals` counts its renewals (the reaper's proof of
  *   life), `renewed_at` and `expires_at` are the server's view of its last renewal and its TTL.
- * - `holders`: one row per candidate, lock or seat waiter; the holder of (cluster, name) is its
+ * - `holders`: one row per candidate, lock or seat waiter (`hold` tells apart the several seats of
+ *   one set a session may hold: `''` for a lock or the election); the holder of (cluster, name) is its
  *   row with the lowest token (the holders of a seat set of k seats: its rows with fewer than k
  *   rows of lower token; k is the callers', not stored); the foreign key makes a reap of a session take its rows with it, and makes
  *   a row in a session being reaped impossible.
@@ -20,7 +21,7 @@
  */
 
 /** The schema this code reads and writes; a database with another version is refused. */
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** The NOTIFY channel of a schema. */
 export function changeChannel(schema: string): string {
@@ -51,8 +52,9 @@ CREATE TABLE ${s}.holders (
   session uuid NOT NULL REFERENCES ${s}.sessions ON DELETE CASCADE,
   info text,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  hold text NOT NULL DEFAULT '',
   PRIMARY KEY (cluster, token),
-  UNIQUE (cluster, name, session)
+  CONSTRAINT holders_one_row_per_hold UNIQUE (cluster, name, session, hold)
 );
 CREATE INDEX holders_by_name ON ${s}.holders (cluster, name, token);
 CREATE INDEX holders_by_session ON ${s}.holders (session);
@@ -65,28 +67,7 @@ CREATE TABLE ${s}.kv (
   PRIMARY KEY (cluster, key)
 );
 
--- Queues a row for p_name in p_session; returns its token, the existing one on a retry, NULL
--- when p_only_if_free and the name has p_capacity rows or more (1 for a lock: any row), -1 when
--- the session is gone.
-CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean,
-  p_capacity int)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE t bigint;
-BEGIN
-  PERFORM 1 FROM ${s}.counters WHERE cluster = p_cluster FOR UPDATE;
-  IF NOT EXISTS (SELECT 1 FROM ${s}.sessions WHERE id = p_session) THEN RETURN -1; END IF;
-  SELECT token INTO t FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name AND session = p_session;
-  IF FOUND THEN RETURN t; END IF;
-  IF p_only_if_free AND (SELECT count(*) FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) >= p_capacity THEN
-    RETURN NULL;
-  END IF;
-  UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;
-  -- No NOTIFY: a row at the back of a queue changes nobody's turn.
-  INSERT INTO ${s}.holders (cluster, token, name, session, info) VALUES (p_cluster, t, p_name, p_session, p_info);
-  RETURN t;
-EXCEPTION WHEN foreign_key_violation THEN
-  RETURN -1;
-END $$;
+${enqueueDdl(s)}
 
 -- Extends a session and deletes its stale rows; false when it is gone (never revived).
 CREATE FUNCTION ${s}.renew(p_cluster text, p_session uuid, p_ttl_ms int, p_stale bigint[])
@@ -177,5 +158,52 @@ BEGIN
 END $$;
 
 INSERT INTO ${s}.meta (key, value) VALUES ('format', 'lockd'), ('schema_version', '${PG_SCHEMA_VERSION}');
+`;
+}
+
+/**
+ * The queueing function (see `RowStore.insertHolder`): idempotent per (session, name, hold), so a
+ * retry after a lost reply finds the row it queued.
+ */
+function enqueueDdl(s: string): string {
+  return `-- Queues a row for p_name in p_session (hold p_hold); returns its token, the existing one on a
+-- retry, NULL when p_only_if_free and the name has p_capacity rows or more (1 for a lock: any
+-- row), -1 when the session is gone.
+CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_hold text, p_info text,
+  p_only_if_free boolean, p_capacity int)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE t bigint;
+BEGIN
+  PERFORM 1 FROM ${s}.counters WHERE cluster = p_cluster FOR UPDATE;
+  IF NOT EXISTS (SELECT 1 FROM ${s}.sessions WHERE id = p_session) THEN RETURN -1; END IF;
+  SELECT token INTO t FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name AND session = p_session AND hold = p_hold;
+  IF FOUND THEN RETURN t; END IF;
+  IF p_only_if_free AND (SELECT count(*) FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) >= p_capacity THEN
+    RETURN NULL;
+  END IF;
+  UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;
+  -- No NOTIFY: a row at the back of a queue changes nobody's turn.
+  INSERT INTO ${s}.holders (cluster, token, name, session, hold, info) VALUES (p_cluster, t, p_name, p_session, p_hold, p_info);
+  RETURN t;
+EXCEPTION WHEN foreign_key_violation THEN
+  RETURN -1;
+END $$;`;
+}
+
+/**
+ * Brings a version 1 schema to version 2 (the `hold` column: a session may hold several seats of
+ * one set) in the caller's transaction. A lockd of version 1 still running fails its queueing calls
+ * from then on (the function it calls is gone): a failed write, which never starts a job; one
+ * starting refuses the schema's version.
+ */
+export function upgradeFrom1Ddl(schema: string): string {
+  const s = `"${schema}"`;
+  return `
+ALTER TABLE ${s}.holders ADD COLUMN hold text NOT NULL DEFAULT '';
+ALTER TABLE ${s}.holders DROP CONSTRAINT holders_cluster_name_session_key;
+ALTER TABLE ${s}.holders ADD CONSTRAINT holders_one_row_per_hold UNIQUE (cluster, name, session, hold);
+DROP FUNCTION ${s}.enqueue(text, text, uuid, text, boolean, int);
+${enqueueDdl(s)}
+UPDATE ${s}.meta SET value = '2' WHERE key = 'schema_version';
 `;
 }

@@ -76,10 +76,10 @@ export class PgStore implements RowStore {
     await this.statement(`SELECT ${this.s}.end_session($1, $2)`, [this.cluster, id], 'end session');
   }
 
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
+  async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const [row] = await this.statement<{ token: string | null }>(
-      `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5, $6)::text AS token`,
-      [this.cluster, name, session, info, onlyIfFree, capacity],
+      `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5, $6, $7)::text AS token`,
+      [this.cluster, name, session, hold, info, onlyIfFree, capacity],
       'queue a holder',
     );
     if (row?.token === null || row === undefined) return null;

@@ -12,9 +12,11 @@ import { createHash } from 'node:crypto';
  *   (ms by the server's `TIME`); `P rtime` hash sid → the server's `TIME` (ms) of its open or last
  *   renewal. A session exists while it is in `sess`; the four go together (`rtime` may be missing
  *   for a session written by an older lockd: then only the expiry counts).
- * - `P q:<name>` zset sid → token (the queue of a name: `leader`, `lock/<x>`, `seat/<x>`),
- *   `P qi:<name>` hash sid → holder info. The holder of a name is its entry with the lowest token
- *   **whose session exists** (of a seat set of k seats: each such entry with fewer than k ahead).
+ * - `P q:<name>` zset member → token (the queue of a name: `leader`, `lock/<x>`, `seat/<x>`),
+ *   `P qi:<name>` hash member → holder info. A member is the session's sid, or `sid#<hold>` for
+ *   each seat hold of a session that holds several seats of one set (`sid_of` strips the hold).
+ *   The holder of a name is its entry with the lowest token **whose session exists** (of a seat
+ *   set of k seats: each such entry with fewer than k ahead).
  * - `P kv` hash key → value, `P kvrev` hash key → revision, `P kvidx` zset (score 0) of the keys,
  *   for ZRANGEBYLEX prefix ranges (byte order, which for UTF-8 is code point order).
  *
@@ -53,7 +55,8 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function int(n) return string.format('%d', n) end
-local function alive(sess, sid) return redis.call('HEXISTS', sess, sid) == 1 end
+local function sid_of(m) return (string.match(m, '^[^#]+')) end
+local function alive(sess, m) return redis.call('HEXISTS', sess, sid_of(m)) == 1 end
 local function prune(sess, q, qi)
   local changed = false
   for _, m in ipairs(redis.call('ZRANGE', q, 0, -1)) do
@@ -122,10 +125,10 @@ return 1
   ),
 
   /**
-   * KEYS sess, ren, exp, rtime, then (q, qi) per stale entry; ARGV sid, ttl ms, channel, then the
-   * stale tokens. 0 when the session is gone (never revived); else counts the renewal, extends the
-   * expiry, records the renewal's server time and deletes the stale entries (only where the token
-   * still matches).
+   * KEYS sess, ren, exp, rtime, then (q, qi) per stale entry; ARGV sid, ttl ms, channel, then
+   * (member, token) per stale entry. 0 when the session is gone (never revived); else counts the
+   * renewal, extends the expiry, records the renewal's server time and deletes the stale entries
+   * (only where the token still matches).
    */
   renew: script(
     'renew',
@@ -137,12 +140,12 @@ redis.call('HINCRBY', KEYS[2], sid, 1)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), sid)
 redis.call('HSET', KEYS[4], sid, int(now))
 local changed = false
-for i = 4, #ARGV do
-  local q, qi = KEYS[5 + (i - 4) * 2], KEYS[6 + (i - 4) * 2]
-  local score = redis.call('ZSCORE', q, sid)
-  if score and tonumber(score) == tonumber(ARGV[i]) then
-    redis.call('ZREM', q, sid)
-    redis.call('HDEL', qi, sid)
+for i = 4, #ARGV, 2 do
+  local q, qi, m = KEYS[5 + (i - 4)], KEYS[6 + (i - 4)], ARGV[i]
+  local score = redis.call('ZSCORE', q, m)
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', q, m)
+    redis.call('HDEL', qi, m)
     changed = true
   end
 end
@@ -192,7 +195,7 @@ return 1
   ),
 
   /**
-   * KEYS rev, sess, q, qi; ARGV sid, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
+   * KEYS rev, sess, q, qi; ARGV member, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
    * capacity. Returns the entry's token (the existing one on a retry), '-1' when the session is
    * gone, nil when only-if-free and the name has `capacity` or more live entries (a lock: 1).
    * Prunes dead entries first, and publishes only when it did: an entry at the back of a queue
@@ -201,17 +204,17 @@ return 1
   enqueue: script(
     'enqueue',
     `
-local sid = ARGV[1]
-if not alive(KEYS[2], sid) then return '-1' end
+local member = ARGV[1]
+if not alive(KEYS[2], member) then return '-1' end
 local changed = prune(KEYS[2], KEYS[3], KEYS[4])
-local mine = redis.call('ZSCORE', KEYS[3], sid)
+local mine = redis.call('ZSCORE', KEYS[3], member)
 local result = false
 if mine then
   result = int(tonumber(mine))
 elseif ARGV[4] ~= '1' or redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[6]) then
   local t = next_token(KEYS[1])
-  redis.call('ZADD', KEYS[3], t, sid)
-  if ARGV[3] == '1' then redis.call('HSET', KEYS[4], sid, ARGV[2]) end
+  redis.call('ZADD', KEYS[3], t, member)
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[4], member, ARGV[2]) end
   result = int(t)
 end
 if changed then redis.call('PUBLISH', ARGV[5], 'q') end
@@ -220,7 +223,7 @@ return result
   ),
 
   /**
-   * KEYS q, qi; ARGV sid, token, channel. Deletes the entry if it still has that token; publishes
+   * KEYS q, qi; ARGV member, token, channel. Deletes the entry if it still has that token; publishes
    * only when entries remain (a release nobody waits behind wakes nobody).
    */
   release: script(
@@ -235,7 +238,7 @@ return 1
 `,
   ),
 
-  /** KEYS sess, q; ARGV sid, token. Read only: {present, how many live entries are ahead}. */
+  /** KEYS sess, q; ARGV member, token. Read only: {present, how many live entries are ahead}. */
   turn: script(
     'turn',
     `
@@ -265,7 +268,7 @@ local entries = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #entries, 2 do
   local m = entries[i]
   if alive(KEYS[1], m) then
-    local e = tonumber(redis.call('ZSCORE', KEYS[2], m) or now)
+    local e = tonumber(redis.call('ZSCORE', KEYS[2], sid_of(m)) or now)
     local info = redis.call('HGET', KEYS[4], m)
     out[#out + 1] = int(tonumber(entries[i + 1]))
     out[#out + 1] = info and ('=' .. info) or ''
@@ -278,7 +281,7 @@ return out
 
   /**
    * KEYS sess, rev, kv, kvrev, kvidx, then the queue of each guard; ARGV key, value, if absent
-   * ('1'/'0'), channel, then (sid, token) per guard. 'lost:<i>' (1-based) for the first guard
+   * ('1'/'0'), channel, then (sid, token) per guard (a guard is never a seat: its member is its sid). 'lost:<i>' (1-based) for the first guard
    * whose session is gone, whose entry is gone or has another token, or that has a live entry
    * ahead; 'exists' for if-absent on an existing key; else writes and returns 'ok'.
    */

@@ -34,7 +34,7 @@ export interface RedisDeadlines {
  */
 export class RedisStore implements RowStore {
   lastFailure: string | undefined;
-  private readonly rowNames = new Map<bigint, { name: string; session: string }>();
+  private readonly rowNames = new Map<bigint, { name: string; session: string; member: string }>();
 
   constructor(
     private readonly keys: RedisKeys,
@@ -52,14 +52,14 @@ export class RedisStore implements RowStore {
   async renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean> {
     const k = this.keys;
     const keys = [k.sess, k.ren, k.exp, k.rtime];
-    const tokens: string[] = [];
+    const stale: string[] = [];
     for (const token of staleTokens) {
       const row = this.rowNames.get(token);
       if (row === undefined || row.session !== id) continue;
       keys.push(k.queue(row.name), k.queueInfo(row.name));
-      tokens.push(String(token));
+      stale.push(row.member, String(token));
     }
-    const alive = await this.call(this.links.renew, SCRIPTS.renew, keys, [id, String(ttlMs), k.channel, ...tokens], 'renew session', this.deadlines.renewMs);
+    const alive = await this.call(this.links.renew, SCRIPTS.renew, keys, [id, String(ttlMs), k.channel, ...stale], 'renew session', this.deadlines.renewMs);
     if (alive === 1) for (const token of staleTokens) this.rowNames.delete(token);
     return alive === 1;
   }
@@ -70,18 +70,19 @@ export class RedisStore implements RowStore {
     for (const [token, row] of this.rowNames) if (row.session === id) this.rowNames.delete(token);
   }
 
-  async insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
+  async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const k = this.keys;
+    const member = hold === '' ? session : `${session}#${hold}`;
     const reply = await this.statement(
       SCRIPTS.enqueue,
       [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
-      [session, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel, String(capacity)],
+      [member, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel, String(capacity)],
       'queue a holder',
     );
     if (reply === null) return null;
     const token = this.integer(reply, 'queue a holder');
     if (token === -1n) return undefined;
-    this.rowNames.set(token, { name, session });
+    this.rowNames.set(token, { name, session, member });
     return token;
   }
 
@@ -90,13 +91,13 @@ export class RedisStore implements RowStore {
     // Not queued through this store (or already deleted): nothing of ours to delete.
     if (row === undefined || row.session !== session) return;
     const k = this.keys;
-    await this.statement(SCRIPTS.release, [k.queue(row.name), k.queueInfo(row.name)], [session, String(token), k.channel], 'release a holder');
+    await this.statement(SCRIPTS.release, [k.queue(row.name), k.queueInfo(row.name)], [row.member, String(token), k.channel], 'release a holder');
     this.rowNames.delete(token);
   }
 
   async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
     const row = this.rowNames.get(token);
-    const reply = await this.statement(SCRIPTS.turn, [this.keys.sess, this.keys.queue(name)], [row?.session ?? '', String(token)], 'look at a queue');
+    const reply = await this.statement(SCRIPTS.turn, [this.keys.sess, this.keys.queue(name)], [row?.member ?? '', String(token)], 'look at a queue');
     const [present, ahead] = Array.isArray(reply) ? reply : [];
     // A dead holder ahead is reaped by the reaper, whose message (or the feed's fallback) wakes us.
     return { present: present === 1, holder: present === 1 && typeof ahead === 'number' && ahead < capacity, wakeAt: Infinity };

@@ -31,8 +31,10 @@ export interface RowBackendOptions {
  * The Backend contract on a `RowStore` (see row-store.ts for the model): campaigns, lock and seat
  * waits queue a holder row and wait their turn (a seat set's name has the capacity of its seats);
  * a lease is valid while its session vouches for it; a guarded write is the store's
- * one-transaction check of every guard row. At most one hold or acquire per name per backend. Errors are the store's typed ones, plus `UsageError` for misuse
- * and `LeadershipLostError` for a guard that no longer holds.
+ * one-transaction check of every guard row. At most one hold or acquire per lock name (and of the
+ * election) per backend; a seat set's name may be held several times over, each hold a row of its
+ * own (its `hold` number). Errors are the store's typed ones, plus `UsageError` for misuse and
+ * `LeadershipLostError` for a guard that no longer holds.
  */
 export class RowBackend implements Backend {
   readonly kind: RowBackendKind;
@@ -44,6 +46,8 @@ export class RowBackend implements Backend {
   private opening: Promise<RowSession> | undefined;
   /** Row names with a lease or a pending acquire here: at most one of each per backend. */
   private readonly busyNames = new Set<string>();
+  /** Seat holds begun through this backend: each one's `hold` number. */
+  private seatHolds = 0;
   private readonly leases = new WeakSet<RowLease>();
   /** The advisory unlock of each lease that holds one; run when the lease is released. */
   private readonly advisoryUnlocks = new WeakMap<RowLease, () => Promise<void>>();
@@ -223,21 +227,23 @@ export class RowBackend implements Backend {
     signal?.throwIfAborted();
     this.assertOpen();
     const what = rowName === ELECTION ? 'the election' : rowName.startsWith(SEAT_PREFIX) ? `a seat of "${name}"` : `lock "${name}"`;
-    if (this.busyNames.has(rowName)) throw new UsageError(`${what} is already held or being acquired through this backend`);
-    this.busyNames.add(rowName);
+    // A seat set's name may be held several times over: each hold is a row of its own.
+    const hold = rowName.startsWith(SEAT_PREFIX) ? String(++this.seatHolds) : '';
+    if (hold === '' && this.busyNames.has(rowName)) throw new UsageError(`${what} is already held or being acquired through this backend`);
+    if (hold === '') this.busyNames.add(rowName);
     let lease: RowLease | null = null;
     try {
-      lease = mode === 'try' ? await this.tryHold(rowName, name, info, capacity) : await this.waitHold(rowName, name, info, capacity, signal);
+      lease = mode === 'try' ? await this.tryHold(rowName, hold, name, info, capacity) : await this.waitHold(rowName, hold, name, info, capacity, signal);
       return lease;
     } finally {
-      if (lease === null) this.busyNames.delete(rowName);
+      if (lease === null && hold === '') this.busyNames.delete(rowName);
     }
   }
 
-  private async tryHold(rowName: string, name: string, info: CandidateInfo | undefined, capacity: number): Promise<RowLease | null> {
+  private async tryHold(rowName: string, hold: string, name: string, info: CandidateInfo | undefined, capacity: number): Promise<RowLease | null> {
     for (;;) {
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, rowInfo(info, rowName, capacity), true, capacity);
+      const token = await this.store.insertHolder(session.id, rowName, hold, rowInfo(info, rowName, capacity), true, capacity);
       if (token === null) return null;
       // Resumed in a later microtask: the session may have been lost since the row was inserted.
       if (token !== undefined && session.checkAlive()) return this.newLease(session, rowName, name, token, info);
@@ -245,13 +251,13 @@ export class RowBackend implements Backend {
     }
   }
 
-  private async waitHold(rowName: string, name: string, info: CandidateInfo | undefined, capacity: number, signal?: AbortSignal): Promise<RowLease> {
+  private async waitHold(rowName: string, hold: string, name: string, info: CandidateInfo | undefined, capacity: number, signal?: AbortSignal): Promise<RowLease> {
     for (;;) {
       // Again on every round: the backend may have closed, or the caller given up, meanwhile.
       signal?.throwIfAborted();
       this.assertOpen();
       const session = await this.liveSession();
-      const token = await this.store.insertHolder(session.id, rowName, rowInfo(info, rowName, capacity), false, capacity);
+      const token = await this.store.insertHolder(session.id, rowName, hold, rowInfo(info, rowName, capacity), false, capacity);
       if (token === undefined || token === null) {
         session.lose('its row was reaped before a candidate could be queued in it', true);
         continue;

@@ -85,10 +85,12 @@ export interface RowStore {
   /**
    * Queues a row for `name` in `session` and returns its token. With `onlyIfFree`, returns null
    * instead when `name` has `capacity` or more live rows (held or queued for: a try never jumps
-   * the queue). Undefined when the session is gone. Idempotent per (session, name): a retry after
-   * an unknown outcome returns the row already queued.
+   * the queue). Undefined when the session is gone. `hold` tells apart several rows of one name in
+   * one session (the seats of a set one backend holds at once): `''` for a lock or the election,
+   * a string unique within the session for each seat hold. Idempotent per (session, name, hold):
+   * a retry after an unknown outcome returns the row already queued.
    */
-  insertHolder(session: string, name: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined>;
+  insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined>;
   /** Deletes row `token` of `session` (no-op when already gone). */
   deleteHolder(session: string, token: bigint): Promise<void>;
   /** Where row `token` of `name` stands: it holds when fewer than `capacity` live rows are ahead. */
