@@ -131,10 +131,11 @@ export interface Backend {
    * 1..1000 (`UsageError` otherwise). The count is not stored: every holder should pass the same
    * one; when they differ, each waiter judges its own turn by its own count (it holds once fewer
    * live holders and waiters than its `seats` arrived before it), so a caller with a larger count
-   * may hold while one with a smaller count waits. At most one seat of a name per Backend at once
-   * (a second concurrent call throws `UsageError`), as with locks. A seat lease is not a
-   * `guardedPut` guard (`UsageError`): several hold a seat set at once, so
-   * holding a seat grants no exclusive right to write.
+   * may hold while one with a smaller count waits. Unlike a lock, one Backend may hold several
+   * seats of a set at once: each call is a holder (or waiter) of its own, queued in order of
+   * arrival with its own token, so a leader's jobs share the cluster's seats. A seat lease is not a
+   * `guardedPut` guard (`UsageError`): several hold a seat set at once, so holding a seat grants no
+   * exclusive right to write.
    */
   acquireSeat(name: string, seats: number, opts?: { signal?: AbortSignal; info?: CandidateInfo }): Promise<Lease>;
   /**

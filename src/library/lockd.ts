@@ -87,13 +87,13 @@ export class Lockd {
    * holders at once, across processes), waiting in order of arrival up to `wait`. Each holder has
    * a fencing token of its own, and loses its seat by the same self-fencing rule as a lock. Every
    * holder should pass the same `seats` (each waiter judges its turn by its own count); an integer
-   * 1..1000, else `UsageError`. A seat set is apart from the lock of the same name. One connection
-   * holds at most one seat of a set at once: a second `acquireSeat` of it here waits for the
-   * first's release. Rejects as `acquire`.
+   * 1..1000, else `UsageError`. A seat set is apart from the lock of the same name. Concurrent
+   * `acquireSeat` calls of one connection are holders of their own (no local turns, unlike locks):
+   * with 3 seats, three calls here may all hold at once. Rejects as `acquire`.
    */
   async acquireSeat(name: string, seats: number, opts: WaitOptions = {}): Promise<Held> {
     checkSeats(seats);
-    return this.#take(`a seat of "${name}"`, `\0seat/${name}`, opts, (b, o) => (o.try ? b.tryAcquireSeat(name, seats, o) : b.acquireSeat(name, seats, o)));
+    return this.#take(`a seat of "${name}"`, undefined, opts, (b, o) => (o.try ? b.tryAcquireSeat(name, seats, o) : b.acquireSeat(name, seats, o)));
   }
 
   /**
@@ -166,12 +166,13 @@ export class Lockd {
   }
 
   /**
-   * `acquire` and `acquireSeat`: a local turn on `turn` (one lease per name per backend), then
-   * one try (`wait: 0`) or a wait up to `wait` through `take`. `what` names it in errors.
+   * `acquire` and `acquireSeat`: a local turn on `turn` (one lease per lock name per backend;
+   * seats pass none), then one try (`wait: 0`) or a wait up to `wait` through `take`. `what`
+   * names it in errors.
    */
   async #take(
     what: string,
-    turn: string,
+    turn: string | undefined,
     opts: WaitOptions,
     take: (backend: Backend, o: { signal: AbortSignal; info: CandidateInfo; try: boolean }) => Promise<Lease | null>,
   ): Promise<Held> {
@@ -180,7 +181,7 @@ export class Lockd {
     const link = linkSignals([opts.signal, this.#closing.signal, timeout]);
     let leave: (() => void) | undefined;
     try {
-      leave = (await this.#turns.take(turn, link.signal, waitMs !== 0)) ?? undefined;
+      leave = turn === undefined ? () => undefined : ((await this.#turns.take(turn, link.signal, waitMs !== 0)) ?? undefined);
       if (leave === undefined) throw new LockTimeoutError(`${what} is held in this process`);
       const lease = await take(this.#backend, { signal: link.signal, info: this.#info(), try: waitMs === 0 });
       if (lease === null) throw new LockTimeoutError(`${what} is held by someone else`);

@@ -96,6 +96,15 @@ describe('lockd as a library (embedded backend)', { timeout: 120_000 }, () => {
     await seat.release();
   });
 
+  it('concurrent acquireSeat calls of one connection each take a seat (no local turns, unlike locks)', async () => {
+    const a = await lockd('several-seats');
+    const [one, two] = await Promise.all([a.acquireSeat('workers', 2, { wait: '5s' }), a.acquireSeat('workers', 2, { wait: '5s' })]);
+    assert.notEqual(one.token, two.token);
+    await assert.rejects(a.acquireSeat('workers', 2, { wait: 0 }), LockTimeoutError, 'both seats are held');
+    await one.release();
+    await two.release();
+  });
+
   it('a held lock makes a bounded wait reject with LockTimeoutError, holding nothing', async () => {
     const a = await lockd('timeout');
     const b = await lockd('timeout');

@@ -19,7 +19,7 @@ type EtcdConfig = Extract<BackendConfig, { type: 'etcd' }>;
 
 /** What one claim contends for: the election, a lock, or a seat of a seat set. */
 interface ClaimTarget {
-  /** The key in `claims`: `leader`, `lock/<name>` or `seat/<name>`. */
+  /** The key in `claims`: `leader`, `lock/<name>` or `seat/<name>#<hold>`. */
   id: string;
   /** The lease's name: `leader`, or the lock's or seat set's. */
   name: string;
@@ -30,6 +30,8 @@ interface ClaimTarget {
   /** How many keys of the queue hold at once: 1, or a seat set's seat count. */
   capacity: number;
   isSeat: boolean;
+  /** `''`, or a seat hold's number: one backend may hold several seats of a set, each its own key. */
+  hold: string;
 }
 
 /**
@@ -68,8 +70,13 @@ export class EtcdBackend implements Backend {
   private session: EtcdSession | undefined;
   private opening: Promise<EtcdSession> | undefined;
   private lostReason: string | undefined;
-  /** Per name (`leader`, `lock/<name>` or `seat/<name>`): a pending or held claim, so a second one is refused. */
+  /**
+   * Per claim (`leader`, `lock/<name>`, or `seat/<name>#<hold>`: each seat hold is a claim of its
+   * own): a pending or held claim, so a second one of the election or a lock is refused.
+   */
   private readonly claims = new Map<string, EtcdLease | 'pending'>();
+  /** Seat holds begun through this backend: each one's `hold` number. */
+  private seatHolds = 0;
   private readonly unwatch = new Set<() => void>();
   private readonly closing = new AbortController();
   private closed: Promise<void> | undefined;
@@ -87,7 +94,7 @@ export class EtcdBackend implements Backend {
   }
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
-    const target: ClaimTarget = { id: 'leader', name: 'leader', prefix: () => this.layout.election, value: JSON.stringify(me), capacity: 1, isSeat: false };
+    const target: ClaimTarget = { id: 'leader', name: 'leader', prefix: () => this.layout.election, value: JSON.stringify(me), capacity: 1, isSeat: false, hold: '' };
     return (await this.claim(target, opts.signal, true))!;
   }
 
@@ -212,12 +219,16 @@ export class EtcdBackend implements Backend {
   }
 
   private lockTarget(name: string, info: CandidateInfo | undefined): ClaimTarget {
-    return { id: `lock/${name}`, name, prefix: () => this.layout.lock(name), value: info ? JSON.stringify(info) : '', capacity: 1, isSeat: false };
+    return { id: `lock/${name}`, name, prefix: () => this.layout.lock(name), value: info ? JSON.stringify(info) : '', capacity: 1, isSeat: false, hold: '' };
   }
 
-  /** A seat of set `name`: its key records the seat count, so `locks()` can tell holders from waiters. */
+  /**
+   * A seat of set `name`, a hold of its own (so several may be held at once): its key records the
+   * seat count, so `locks()` can tell holders from waiters.
+   */
   private seatTarget(name: string, seats: number, info: CandidateInfo | undefined): ClaimTarget {
-    return { id: `seat/${name}`, name, prefix: () => this.layout.seat(name), value: seatValue(info, seats), capacity: seats, isSeat: true };
+    const hold = String(++this.seatHolds);
+    return { id: `seat/${name}#${hold}`, name, prefix: () => this.layout.seat(name), value: seatValue(info, seats), capacity: seats, isSeat: true, hold };
   }
 
   /**
@@ -243,14 +254,14 @@ export class EtcdBackend implements Backend {
   }
 
   private async contend(target: ClaimTarget, prefix: string, signal: AbortSignal | undefined, wait: boolean): Promise<EtcdLease | null> {
-    const { id, name, value, capacity, isSeat } = target;
+    const { id, name, value, capacity, isSeat, hold } = target;
     while (true) {
       signal?.throwIfAborted();
       this.closing.signal.throwIfAborted();
       const session = await this.currentSession();
       let entry;
       try {
-        entry = await this.queue.enqueue(prefix, session, value, capacity);
+        entry = await this.queue.enqueue(prefix, session, value, capacity, hold);
       } catch (err) {
         if (err instanceof LeadershipLostError) {
           session.lose('etcd does not know the lease', true);
@@ -258,7 +269,7 @@ export class EtcdBackend implements Backend {
         }
         if (err instanceof BackendUnavailableError) {
           // The txn may have applied although its answer was lost: do not leave that key queued.
-          this.queue.abandon(leaseKey(prefix, session.leaseId), session, () => !this.claims.has(id));
+          this.queue.abandon(leaseKey(prefix, session.leaseId, hold), session, () => !this.claims.has(id));
         }
         throw err;
       }

@@ -62,10 +62,11 @@ function checkName(name: string, what: string): string {
 
 /**
  * `<prefix>/<lease id in lowercase hex>`, as etcd's concurrency package names a session's key
- * (`fmt.Sprintf("%s/%x", pfx, leaseID)`). `leaseId` is the decimal int64 etcd returns.
+ * (`fmt.Sprintf("%s/%x", pfx, leaseID)`). `leaseId` is the decimal int64 etcd returns. A seat
+ * hold (`hold` not empty: a session may hold several seats of one set) appends `_<hold>`.
  */
-export function leaseKey(prefix: string, leaseId: string): string {
-  return `${prefix}/${BigInt(leaseId).toString(16)}`;
+export function leaseKey(prefix: string, leaseId: string, hold = ''): string {
+  return `${prefix}/${BigInt(leaseId).toString(16)}${hold === '' ? '' : `_${hold}`}`;
 }
 
 /** The exclusive end of the key range holding every key that starts with `prefix`. */

@@ -42,8 +42,8 @@ export class EtcdQueue {
    * fresh key created. Throws `LeadershipLostError` when etcd no longer knows the session's lease,
    * `BackendUnavailableError` when etcd cannot be reached.
    */
-  async enqueue(prefix: string, session: EtcdSession, value: string, capacity = 1): Promise<QueueEntry> {
-    const key = leaseKey(prefix, session.leaseId);
+  async enqueue(prefix: string, session: EtcdSession, value: string, capacity = 1, hold = ''): Promise<QueueEntry> {
+    const key = leaseKey(prefix, session.leaseId, hold);
     const keyBuf = Buffer.from(key);
     for (let attempt = 1; ; attempt++) {
       const res = await this.rpc.txn(

@@ -65,6 +65,8 @@ class ZooKeeperBackend implements Backend {
   private closing: Promise<void> | undefined;
   // Queues (election, lock names) with an acquire in progress or a lease held.
   private readonly busy = new Set<string>();
+  /** Seat holds begun through this backend: each one's number in its `busy` key. */
+  private seatHolds = 0;
   private readonly leases = new Set<ZkLease>();
   private readonly issued = new WeakSet<ZkLease>();
   private readonly watches = new Set<PrefixWatch>();
@@ -279,12 +281,13 @@ class ZooKeeperBackend implements Backend {
     return { key: queue.key, name: queue.name, what, take };
   }
 
-  // Seat sets are keyed apart from locks, so a seat and the lock of its name may be held at once.
+  // Seat sets are keyed apart from locks, so a seat and the lock of its name may be held at once;
+  // each seat hold is keyed by its own number, so one backend may hold several seats of a set.
   private seat(name: string, seats: number, info: CandidateInfo, wait: boolean, signal: AbortSignal | undefined): Holding {
     const dir = this.layout.seatDir(name);
     const take = (session: ZkSession): ReturnType<Holding['take']> =>
       seatNode(session, { dir, seats, data: encodeSeatHolder(info, seats), wait, signal, logger: this.logger });
-    return { key: `seat:${name}`, name, what: 'seat', take };
+    return { key: `seat:${name}#${++this.seatHolds}`, name, what: 'seat', take };
   }
 
   private async hold(holding: Holding, info: CandidateInfo, signal: AbortSignal | undefined): Promise<ZkLease | null> {
