@@ -216,6 +216,38 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
     },
   );
 
+  it('a schema of version 1 is upgraded in place on open (the hold column): one backend then holds two seats of a set; locks work as before', async () => {
+    const schema = 'lockd_upgrade';
+    const config = { type: 'postgres' as const, url: server.url, schema };
+    const options = { cluster: uniqueCluster(), node: 'n', ttlMs: TTL_MS, logger: pino({ level: 'silent' }) };
+    await (await createBackend(config, options)).close();
+    // Back to version 1 as it was: no hold column, one row per (cluster, name, session), the old
+    // function's signature (its body does not matter: the upgrade replaces it).
+    await sql(
+      server.url,
+      `ALTER TABLE ${schema}.holders DROP COLUMN hold;
+       ALTER TABLE ${schema}.holders ADD CONSTRAINT holders_cluster_name_session_key UNIQUE (cluster, name, session);
+       DROP FUNCTION ${schema}.enqueue(text, text, uuid, text, text, boolean, int);
+       CREATE FUNCTION ${schema}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean, p_capacity int)
+         RETURNS bigint LANGUAGE sql AS 'SELECT NULL::bigint';
+       UPDATE ${schema}.meta SET value = '1' WHERE key = 'schema_version';`,
+    );
+    const backend = await createBackend(config, options);
+    try {
+      const [version] = await sql<{ value: string }>(server.url, `SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`);
+      assert.equal(version?.value, '2');
+      const one = await backend.acquireSeat('pool', 2);
+      const two = await backend.tryAcquireSeat('pool', 2);
+      assert.ok(two && two.token > one.token, 'the upgraded schema holds two seats of one session');
+      const lock = await backend.tryAcquire('job');
+      assert.ok(lock, 'a lock on the upgraded schema');
+      const holds = await sql<{ hold: string }>(server.url, `SELECT hold FROM ${schema}.holders WHERE cluster = $1 ORDER BY token`, [options.cluster]);
+      assert.deepEqual(holds.map((h) => h.hold === ''), [false, false, true], 'seat rows carry a hold, the lock row none');
+    } finally {
+      await backend.close();
+    }
+  });
+
   it('a hot standby is refused: createBackend rejects with BackendStorageError "hot standby"; lockd run and lockd status exit non-zero with that message, no stack trace', async (t) => {
     const standby = await startPostgresStandby(server);
     try {
