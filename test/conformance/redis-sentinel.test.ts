@@ -10,6 +10,9 @@ function running(): RedisSentinelSet {
 
 // Through Sentinel, every write confirmed by the replica (WAIT 1). No freezeServer: a primary
 // frozen past down-after-milliseconds would be failed over, which is redis-sentinel.test.ts's job.
+// TTL 4 s: every write is a script, a marker and a WAIT for the replica's ack within one call
+// deadline (a fraction of the margin); at the suite's 2 s a loaded CI machine missed it (an
+// enqueue failed as ambiguous, so a seat waiter never queued).
 backendConformance({
   name: 'redis-sentinel',
   async setup() {
@@ -19,4 +22,5 @@ backendConformance({
     await set?.stop();
   },
   config: () => running().config(1),
+  ttlMs: 4000,
 });
