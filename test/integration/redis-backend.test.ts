@@ -76,6 +76,17 @@ describe('redis backend: layout, scripts, refusals', { timeout: 60_000 }, () => 
     await assert.rejects(backend('foreign'), (err: Error) => err instanceof BackendStorageError && /format/.test(err.message));
   });
 
+  it('marks keys of format version 1 as version 2 (queue members may be sid#<hold>), refuses a later version', async () => {
+    await redis.send(['HSET', 'lockd:{v1}:meta', 'format', 'lockd', 'version', '1']);
+    const upgraded = await backend('v1');
+    assert.equal(await redis.send(['HGET', 'lockd:{v1}:meta', 'version']), '2');
+    const one = await upgraded.acquireSeat('pool', 2);
+    const two = await upgraded.tryAcquireSeat('pool', 2);
+    assert.ok(two && two.token > one.token, 'one backend holds two seats of the set');
+    await redis.send(['HSET', 'lockd:{v3}:meta', 'format', 'lockd', 'version', '3']);
+    await assert.rejects(backend('v3'), (err: Error) => err instanceof BackendStorageError && /version 2/.test(err.message));
+  });
+
   it('uses the password in the URL; a wrong one is a BackendStorageError, no server a BackendUnavailableError', async () => {
     await redis.send(['ACL', 'SETUSER', 'lockd', 'on', '>s3cret', '~*', '&*', '+@all']);
     const port = redis.port;

@@ -10,7 +10,7 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type RedisConnectOptions, type RedisTarget } from './redis-link.js';
 import { redisReaper } from './redis-reaper.js';
 import { sentinelLocator } from './redis-sentinel.js';
-import { REDIS_FORMAT_VERSION, SCRIPTS } from './redis-scripts.js';
+import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 
 /** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
@@ -57,7 +57,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const link = (label: string): RedisLink => new RedisLink(connect, label);
   const setup = link('setup');
   try {
-    const answer = await setup.script(SCRIPTS.init, [keys.meta], ['lockd', String(REDIS_FORMAT_VERSION)], statementMs, 'check the data format');
+    const answer = await setup.script(SCRIPTS.init, [keys.meta], ['lockd', String(REDIS_FORMAT_VERSION), String(REDIS_UPGRADABLE_VERSION)], statementMs, 'check the data format');
     if (answer !== 'ok') {
       throw new BackendStorageError(
         `redis backend: ${keys.meta} holds ${String(answer)}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,

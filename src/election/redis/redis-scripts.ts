@@ -37,8 +37,15 @@ import { createHash } from 'node:crypto';
  * `%d` (Lua's `tostring` would use `%.14g`).
  */
 
-/** The layout this code reads and writes; a store with another version is refused. */
-export const REDIS_FORMAT_VERSION = 1;
+/**
+ * The layout this code reads and writes; a store with another version is refused, except version 1
+ * (before queue members could be `sid#<hold>`), whose data is valid version 2 data: it is marked 2
+ * on open, so a lockd of version 1 starting later refuses it (one still running would take the
+ * `sid#<hold>` members of seat sets for dead sessions: replace every replica when upgrading).
+ */
+export const REDIS_FORMAT_VERSION = 2;
+/** The version `init` upgrades in place to REDIS_FORMAT_VERSION. */
+export const REDIS_UPGRADABLE_VERSION = 1;
 
 /** A script with its SHA1, for EVALSHA (EVAL when the server's script cache lacks it). */
 export interface LuaScript {
@@ -95,7 +102,10 @@ function script(name: string, body: string): LuaScript {
 }
 
 export const SCRIPTS = {
-  /** KEYS meta; ARGV format, version. Creates the meta hash, or returns what it holds: 'ok' or 'format:<f>:<v>'. */
+  /**
+   * KEYS meta; ARGV format, version, the version it upgrades. Creates the meta hash (or marks the
+   * upgradable version as the current one), or returns what it holds: 'ok' or 'format:<f>:<v>'.
+   */
   init: script(
     'init',
     `
@@ -106,6 +116,10 @@ end
 local f = redis.call('HGET', KEYS[1], 'format') or ''
 local v = redis.call('HGET', KEYS[1], 'version') or ''
 if f == ARGV[1] and v == ARGV[2] then return 'ok' end
+if f == ARGV[1] and v == ARGV[3] then
+  redis.call('HSET', KEYS[1], 'version', ARGV[2])
+  return 'ok'
+end
 return 'format:' .. f .. ':' .. v
 `,
   ),
