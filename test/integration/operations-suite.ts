@@ -78,7 +78,7 @@ export function operationsSuite(target: OperationsTarget): void {
       const config = cluster.writeConfig('locker', '  {}');
       const held = cluster.file('held');
       const holder = new LockdProcess('holder', ['lock', 'nightly', '-c', config, '--', 'sh', '-c', `echo $LOCKD_FENCING_TOKEN > ${held}; sleep 30`]);
-      await waitForFile(held, 10_000);
+      await waitForFile(held, 10_000, holder);
       const second = await runLockd(['lock', 'nightly', '-c', config, '--', 'true']);
       assert.equal(second.code, 3, second.stderr);
       assert.match(second.stderr, /lock nightly is held/);
@@ -106,9 +106,9 @@ export function operationsSuite(target: OperationsTarget): void {
         return { holder: new LockdProcess(`seat-${label}`, ['lock', 'pool', '--seats', '2', '-c', config, '--', 'sh', '-c', script]), file };
       };
       const one = seat('one');
-      await waitForFile(one.file, 10_000);
+      await waitForFile(one.file, 10_000, one.holder);
       const two = seat('two');
-      await waitForFile(two.file, 10_000);
+      await waitForFile(two.file, 10_000, two.holder);
       const [t1, t2] = [one.file, two.file].map((f) => readFileSync(f, 'utf8').trim().split(' '));
       assert.equal(t1![1], '2', 'LOCKD_SEATS is the seat count');
       assert.ok(BigInt(t2![0]!) > BigInt(t1![0]!));
@@ -130,7 +130,7 @@ export function operationsSuite(target: OperationsTarget): void {
       const config = cluster.writeConfig('lister', '  {}');
       const held = cluster.file('listed-held');
       const holder = new LockdProcess('list-holder', ['lock', 'listed', '-c', config, '--', 'sh', '-c', `echo $LOCKD_FENCING_TOKEN > ${held}; sleep 30`]);
-      await waitForFile(held, 10_000);
+      await waitForFile(held, 10_000, holder);
       const token = readFileSync(held, 'utf8').trim();
       const json = await runLockd(['locks', '--json', '-c', config]);
       assert.equal(json.code, 0, json.stderr);
@@ -167,7 +167,7 @@ export function operationsSuite(target: OperationsTarget): void {
       assert.equal(lines.length, 8);
       assert.ok(lines.every((l) => /^pair-a=\d+,pair-b=\d+$/.test(l)), lines.join('\n'));
       const holder = new LockdProcess('pair-holder', ['lock', 'pair-b', '-c', config, '--', 'sh', '-c', `echo held >> ${log}.held; sleep 30`]);
-      await waitForFile(`${log}.held`, 10_000);
+      await waitForFile(`${log}.held`, 10_000, holder);
       const refused = await runLockd(['lock', 'pair-a', 'pair-b', '-c', config, '--', 'true']);
       assert.equal(refused.code, 3, refused.stderr);
       assert.match(refused.stderr, /lock pair-b is held/);
@@ -200,7 +200,7 @@ export function operationsSuite(target: OperationsTarget): void {
       // The worker runs until the test lets it go, however slowly the second lockd starts.
       const workerScript = `(while [ ! -e ${release} ]; do sleep 0.05; done) & echo $! > ${workerPid}; exit 0`;
       const holder = new LockdProcess('holder', ['lock', 'spool', '-c', config, '--', 'sh', '-c', workerScript]);
-      await waitForFile(workerPid, 10_000);
+      await waitForFile(workerPid, 10_000, holder);
       const worker = Number(readFileSync(workerPid, 'utf8'));
       const during = await runLockd(['lock', 'spool', '-c', config, '--', 'true']);
       assert.equal(during.code, 3, `the lock was free while the command's worker ran: ${during.stderr}`);
@@ -219,7 +219,7 @@ export function operationsSuite(target: OperationsTarget): void {
         const memberPid = cluster.file(`member-${fault}`);
         const script = `(trap '' TERM; exec sleep 60) & echo $! > ${memberPid}; trap '' TERM; wait; wait`;
         const holder = new LockdProcess('holder', ['lock', `guard-${fault}`, '--ttl', '2s', '-c', config, '--', 'sh', '-c', script]);
-        await waitForFile(memberPid, 10_000);
+        await waitForFile(memberPid, 10_000, holder);
         const member = Number(readFileSync(memberPid, 'utf8'));
         let memberGoneAt: number | undefined;
         const watching = waitFor('the member to die', () => {
@@ -254,8 +254,15 @@ export function operationsSuite(target: OperationsTarget): void {
 }
 
 /** Waits until `file` exists and is not empty (what a test command writes first). */
-function waitForFile(file: string, timeoutMs: number): Promise<void> {
-  return waitFor(`${file} to be written`, () => existsSync(file) && readFileSync(file, 'utf8') !== '', timeoutMs);
+/** Waits until `file` has content; on a timeout, the error carries what `writer` (the lockd expected to write it) said. */
+async function waitForFile(file: string, timeoutMs: number, writer?: LockdProcess): Promise<void> {
+  try {
+    await waitFor(`${file} to be written`, () => existsSync(file) && readFileSync(file, 'utf8') !== '', timeoutMs);
+  } catch (err) {
+    if (writer === undefined) throw err;
+    const state = writer.child.exitCode === null ? 'still running' : `exited with ${writer.child.exitCode}`;
+    throw new Error(`${(err as Error).message}; ${writer.name} is ${state}; its stderr:\n${writer.stderr.slice(-20).join('\n')}`);
+  }
 }
 
 function manualJob(ledger: string): string {
