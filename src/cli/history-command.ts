@@ -38,7 +38,7 @@ export function registerHistory(program: Command): void {
           formatInZone(r.slot, job?.timezone ?? 'UTC') + (r.manual === true ? ' (manual)' : ''),
           r.reason === undefined ? r.outcome : `${r.outcome} (${r.reason})`,
           r.node,
-          r.token ?? '-',
+          (r.token ?? '-') + (r.seatToken === undefined ? '' : ` (seat ${r.seatToken})`),
           String(r.attempt),
           r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(2)}s`,
           r.signal ?? (r.exitCode === undefined || r.exitCode === null ? '-' : String(r.exitCode)),

@@ -1,10 +1,10 @@
 import { isScalar } from 'yaml';
 import { LockdError } from '../errors.js';
 import { segmentProblem } from './names.js';
-import { JOB_SPEC } from './job-spec.js';
+import { JOB_SPEC, SEATS_SPEC } from './job-spec.js';
 import { isTimeZone, normalizeSchedule } from './schedule.js';
 import { keyNames } from './spec.js';
-import type { BackendConfig, JobConfig } from './types.js';
+import type { BackendConfig, JobConfig, JobSeats } from './types.js';
 import type { ConfigReader, Entry } from './yaml-reader.js';
 
 const KEYS = JOB_SPEC.keys;
@@ -18,6 +18,8 @@ const RUNNER_ENV = [
   'LOCKD_SCHEDULED_AT',
   'LOCKD_FENCING_TOKEN',
   'LOCKD_ATTEMPT',
+  'LOCKD_SEAT_TOKEN',
+  'LOCKD_SEATS',
 ];
 
 /** A job as read, before its `history` default is known (that needs every job; see `defaultHistory`). */
@@ -55,6 +57,10 @@ export function readJob(reader: ConfigReader, entry: Entry, backendType: Backend
   if (advisoryLock !== undefined && overlap === 'allow') {
     reader.report(fields.get('advisory_lock')?.key, `${prefix}advisory_lock needs overlap skip or queue (with allow, runs overlap and the lock is held only while a run starts)`);
   }
+  const seats = readSeats(reader, fields.get('seats'), prefix);
+  if (seats !== undefined && overlap === 'allow') {
+    reader.report(fields.get('seats')?.key, `${prefix}seats needs overlap skip or queue (with allow, runs overlap and the seat would be held only while a run starts)`);
+  }
   const settings = {
     timezone: timezone ?? KEYS.timezone.default,
     ...(timeout === undefined ? {} : { timeoutMs: timeout }),
@@ -70,6 +76,7 @@ export function readJob(reader: ConfigReader, entry: Entry, backendType: Backend
     env: readEnv(reader, fields.get('env')),
     ...(cwd ? { cwd } : {}),
     ...(advisoryLock === undefined ? {} : { advisoryLock }),
+    ...(seats === undefined ? {} : { seats }),
   };
   if (schedule === undefined || action === undefined) return undefined;
   return { name: entry.name, schedule, ...action, ...settings };
@@ -97,6 +104,26 @@ function readAdvisoryLock(reader: ConfigReader, entry: Entry | undefined, backen
     return undefined;
   }
   return key;
+}
+
+/**
+ * `seats`: a mapping of exactly `name` (a segment name, as seat sets share the backend's key
+ * paths) and `count` (1..MAX_SEATS). Undefined when absent or after recording a problem.
+ */
+function readSeats(reader: ConfigReader, entry: Entry | undefined, prefix: string): JobSeats | undefined {
+  if (entry?.value === undefined) return undefined;
+  const fields = reader.mapping(entry, keyNames(SEATS_SPEC));
+  if (fields === undefined) return undefined;
+  const nameEntry = reader.require(fields, 'name', entry, `${prefix}seats: `);
+  const countEntry = reader.require(fields, 'count', entry, `${prefix}seats: `);
+  let name = reader.string(nameEntry);
+  const badName = name === undefined ? undefined : segmentProblem('seat set', name);
+  if (badName !== undefined && nameEntry) {
+    reader.reportValue(nameEntry, badName);
+    name = undefined;
+  }
+  const count = reader.integer(countEntry, SEATS_SPEC.keys.count);
+  return name === undefined || count === undefined ? undefined : { name, count };
 }
 
 function readSchedule(reader: ConfigReader, entry: Entry | undefined, timezone: string): string | undefined {

@@ -1,3 +1,4 @@
+import { MAX_SEATS } from '../election/seats.js';
 import { SEGMENT_PATTERN } from './names.js';
 import { DEFAULT_OUTPUT_TAIL_BYTES } from './storage-budget.js';
 import type { DurationSpec, EnumSpec, IntegerSpec, MapSpec, MappingSpec, SizeSpec, StringSpec, TextSpec, ListSpec } from './spec.js';
@@ -16,6 +17,18 @@ const MISFIRE = {
   default: 'run_once',
   description: 'Slots missed while no leader ran (within deadline): skip them, run the latest once, or run them all',
 } as const satisfies EnumSpec<MisfirePolicy>;
+
+/** `seats`: the job runs only while it holds one of `count` seats of the cluster's seat set `name`. */
+export const SEATS_SPEC = {
+  kind: 'mapping',
+  description:
+    "A seat of a seat set the job holds while it runs (at most count such runs, lockd lock --seats and library holders at once); the slot is skipped (seats_full) or queued while every seat is taken",
+  keys: {
+    name: { kind: 'string', pattern: SEGMENT_PATTERN, description: 'The seat set, e.g. gpu (letters, digits, "_", "." and "-", starting with a letter or digit)' } satisfies StringSpec,
+    count: { kind: 'integer', min: 1, max: MAX_SEATS, description: 'How many seats the set has; every holder should pass the same count' } satisfies IntegerSpec,
+  },
+  required: ['name', 'count'],
+} as const satisfies MappingSpec;
 
 /** One entry of `jobs` (DESIGN §7); the keys of `JobConfig` as spelled in the file. */
 export const JOB_SPEC = {
@@ -55,6 +68,7 @@ export const JOB_SPEC = {
       description:
         'PostgreSQL only: a 64-bit key of pg_try_advisory_lock that lockd also holds while the job runs; the slot is skipped (lock_held) while another session holds it',
     } satisfies IntegerSpec,
+    seats: SEATS_SPEC,
     output_tail: {
       kind: 'size',
       min: 0,

@@ -35,10 +35,21 @@ export interface JobConfig {
    * each other.
    */
   advisoryLock?: bigint;
+  /**
+   * `seats`: the job runs only while it holds one of the `count` seats of the cluster's seat set
+   * `name` (taken after the job lock, released with it; see src/scheduler/job-lock.ts).
+   */
+  seats?: JobSeats;
   /** Bytes of the run's output kept in its record (`output_tail`, default 4 KiB, 0 keeps none). */
   outputTailBytes: number;
   env: Record<string, string>;
   cwd?: string;
+}
+
+/** A job's `seats`: seat set `name` (a segment name, see src/config/names.ts) of `count` seats (1..1000). */
+export interface JobSeats {
+  name: string;
+  count: number;
 }
 
 export type BackendConfig =

@@ -182,6 +182,7 @@ function renderJobs(status) {
     if (last) {
       parts.push("last slot " + when(last.scheduledAt) + " on " + last.node);
       if (last.token !== undefined) parts.push("token " + last.token);
+      if (last.seatToken !== undefined) parts.push("seat token " + last.seatToken);
       if (last.durationMs !== undefined) parts.push("took " + seconds(last.durationMs));
       if (last.reason) parts.push("reason " + last.reason);
     }

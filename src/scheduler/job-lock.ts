@@ -13,11 +13,31 @@ export const schedulingStopped = (): LockdError => new LockdError('SCHEDULING_ST
 const isStopped = (err: unknown): boolean => err instanceof LockdError && err.code === 'SCHEDULING_STOPPED';
 
 /**
+ * What a run holds: the job lock (its token is `LOCKD_FENCING_TOKEN`, it guards the record) and,
+ * when the job has `seats`, one seat of its seat set (never a write guard, see `Backend.acquireSeat`).
+ */
+export interface JobHold {
+  lock: Lease;
+  seat?: Lease;
+}
+
+/**
+ * Gives up what `hold` holds: the seat first, then the job lock (the reverse of the order taken, so
+ * the seat is never held without the lock). Never throws (see `Lease.release`).
+ */
+export async function releaseHold(hold: JobHold): Promise<void> {
+  await hold.seat?.release();
+  await hold.lock.release();
+}
+
+/**
  * Takes the job lock per `overlap` (DESIGN §4): `skip` tries once (held -> `skipped`/`lock_held`);
  * `queue` waits its turn in the job's local line, then for the lock, until slot + `deadlineMs`
- * (-> `missed`/`deadline`); `allow` waits for the lock behind the job's other brief holds. Returns
- * undefined when the slot is not run; it is then already recorded, except when scheduling stopped
- * while it waited (left for the next leader). Never rejects.
+ * (-> `missed`/`deadline`); `allow` waits for the lock behind the job's other brief holds. Then,
+ * with `seats`, a seat under the same rules (see `holdSeat`): none free with `skip` ->
+ * `skipped`/`seats_full`; `queue` waits for one until the same deadline. Returns undefined when
+ * the slot is not run, holding nothing; it is then already recorded, except when scheduling
+ * stopped while it waited (left for the next leader). Never rejects.
  */
 export async function lockFor(
   ctx: SchedulerContext,
@@ -25,7 +45,7 @@ export async function lockFor(
   job: JobConfig,
   run: ActiveRun,
   gate: { turn: Promise<void>; waited: boolean } | undefined,
-): Promise<Lease | undefined> {
+): Promise<JobHold | undefined> {
   const info: CandidateInfo = { node: ctx.node, host: hostname(), pid: process.pid, since: new Date(ctx.clock.now()).toISOString() };
   const started = ctx.clock.monotonic();
   const deadline =
@@ -43,8 +63,13 @@ export async function lockFor(
       await t.recordNotRun(run.slot, 'skipped', 'lock_held', run.manual);
       return undefined;
     }
+    const seat = await holdSeat(ctx, job, lock.lease, signal, info);
+    if (seat === null) {
+      await t.recordNotRun(run.slot, 'skipped', 'seats_full', run.manual);
+      return undefined;
+    }
     ctx.emit('lockAcquired', job.name, ctx.clock.monotonic() - started, (gate?.waited ?? false) || lock.waited);
-    return lock.lease;
+    return { lock: lock.lease, ...seat };
   } catch (err) {
     if (deadline?.signal.aborted) {
       await t.recordNotRun(run.slot, 'missed', 'deadline', run.manual);
@@ -92,6 +117,27 @@ async function holdAdvisory(ctx: SchedulerContext, job: JobConfig, lease: Lease)
     return held;
   } finally {
     if (!held) await lease.release();
+  }
+}
+
+/**
+ * `seats`: also takes a seat of the job's seat set under `lease` ({} when the job has none):
+ * `queue` waits for one (bound to `signal`: leadership, the run's abort, the slot deadline), the
+ * others only try (null when every seat is taken or waited for). On null, or when the call throws
+ * (the signal's reason, `BackendUnavailableError`), `lease` is released first.
+ */
+async function holdSeat(ctx: SchedulerContext, job: JobConfig, lease: Lease, signal: AbortSignal, info: CandidateInfo): Promise<{ seat?: Lease } | null> {
+  if (job.seats === undefined) return {};
+  const { name, count } = job.seats;
+  let seat: Lease | null = null;
+  try {
+    seat =
+      job.overlap === 'queue'
+        ? await ctx.backend.acquireSeat(name, count, { signal, info })
+        : await ctx.backend.tryAcquireSeat(name, count, { signal, info });
+    return seat === null ? null : { seat };
+  } finally {
+    if (seat === null) await lease.release();
   }
 }
 

@@ -13,6 +13,7 @@ export type RunOutcome = 'running' | 'success' | 'failed' | 'timeout' | 'killed'
 export type NotRunReason =
   | 'overlap' // the previous run of this job was still running (overlap: skip)
   | 'lock_held' // another client holds the job lock (e.g. `etcdctl lock`, a fenced-out old leader's job)
+  | 'seats_full' // every seat of the job's seat set was held (or waited for) by others (overlap: skip)
   | 'no_leader' // no leader was scheduling at the slot's time and misfire policy did not run it
   | 'misfire_skip' // misfire: skip
   | 'deadline' // the slot could not start before its deadline (queue wait, late start)
@@ -32,6 +33,8 @@ export interface RunRecord {
   node: string;
   /** Fencing token handed to the job (decimal), absent when it did not run. */
   token?: string;
+  /** The token of the job's seat (`seats`, `LOCKD_SEAT_TOKEN`, decimal), absent without seats. */
+  seatToken?: string;
   /** The leader's election token when it wrote this record (decimal). */
   leaderToken: string;
   outcome: RunOutcome;

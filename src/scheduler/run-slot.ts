@@ -4,7 +4,7 @@ import { LeadershipLostError } from '../errors.js';
 import type { AttemptResult } from '../runner/types.js';
 import { linkSignals } from '../abort.js';
 import { sleep } from './abortable.js';
-import { lockFor, notRunReason } from './job-lock.js';
+import { lockFor, notRunReason, releaseHold, type JobHold } from './job-lock.js';
 import type { ActiveRun, JobTracker } from './job-tracker.js';
 import { runId, runKey, type RunOutcome, type RunRecord } from './records.js';
 import type { SchedulerContext } from './scheduler-options.js';
@@ -20,9 +20,10 @@ export interface SlotRequest {
 }
 
 /**
- * Handles one slot of one job (DESIGN §4): the overlap policy's lock, the `running` record written
- * with `guardedPut([leader, lock], ifAbsent)`, a synchronous lease check right before the child
- * starts, retries under the same record, the final outcome, `jobs/<job>`, the lock's release.
+ * Handles one slot of one job (DESIGN §4): the overlap policy's lock (and the job's seat, see
+ * `lockFor`), the `running` record written with `guardedPut([leader, lock], ifAbsent)`, a
+ * synchronous lease check right before the child starts, retries under the same record, the final
+ * outcome, `jobs/<job>`, the release of the seat and the lock.
  * A slot that does not run is recorded `skipped` or `missed` with the reason. A slot whose record
  * already exists (handled by another leader) is not run and not recorded again. Never rejects:
  * backend failures are logged and the slot is not started.
@@ -69,14 +70,14 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
   try {
     // `skip` only tries the lock: a call like the record write, bounded the same way. `queue` and
     // `allow` may wait for the lock (a watch, not a write) and must not hold a place meanwhile.
-    const lock = job.overlap === 'skip' ? await ctx.slotCalls.run(() => lockFor(ctx, t, job, run, gate)) : await lockFor(ctx, t, job, run, gate);
-    if (!lock) return;
+    const hold = job.overlap === 'skip' ? await ctx.slotCalls.run(() => lockFor(ctx, t, job, run, gate)) : await lockFor(ctx, t, job, run, gate);
+    if (!hold) return;
     const heldSince = ctx.clock.monotonic();
     let released = false;
     const release = async (): Promise<void> => {
       if (released) return;
       released = true;
-      await lock.release();
+      await releaseHold(hold);
       ctx.emit('lockReleased', job.name, ctx.clock.monotonic() - heldSince);
     };
     try {
@@ -84,7 +85,7 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
       // set up in turn too.
       const record = await ctx.slotCalls.run(async () => {
         await ctx.pace();
-        return createRecord(ctx, t, run, lock);
+        return createRecord(ctx, t, run, hold);
       });
       // `allow` holds the lock only to take a token and write the record: runs may overlap.
       if (job.overlap === 'allow') {
@@ -98,7 +99,7 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
       // to its first await, which is after the spawn.
       await ctx.pace();
       report(run.runId);
-      await execute(ctx, t, job, run, lock, record);
+      await execute(ctx, t, job, run, hold, record);
     } finally {
       await release();
     }
@@ -108,7 +109,7 @@ async function lockAndRun(ctx: SchedulerContext, t: JobTracker, job: JobConfig, 
 }
 
 /** Writes the slot's `running` record; undefined when the slot must not run. */
-async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun, lock: Lease): Promise<RunRecord | undefined> {
+async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun, { lock, seat }: JobHold): Promise<RunRecord | undefined> {
   const record: RunRecord = {
     job: t.name,
     slot: run.slot,
@@ -117,6 +118,7 @@ async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun
     ...(run.manual ? { manual: true } : {}),
     node: ctx.node,
     token: lock.token.toString(),
+    ...(seat ? { seatToken: seat.token.toString() } : {}),
     leaderToken: ctx.leader.token.toString(),
     outcome: 'running',
     attempt: 1,
@@ -140,12 +142,13 @@ async function createRecord(ctx: SchedulerContext, t: JobTracker, run: ActiveRun
   return record;
 }
 
-/** Runs the slot's child bound to leadership loss, its lock (unless `allow`) and `killAll`. */
-async function execute(ctx: SchedulerContext, t: JobTracker, job: JobConfig, run: ActiveRun, lock: Lease, record: RunRecord): Promise<void> {
+/** Runs the slot's child bound to leadership loss, its lock (unless `allow`), its seat and `killAll`. */
+async function execute(ctx: SchedulerContext, t: JobTracker, job: JobConfig, run: ActiveRun, hold: JobHold, record: RunRecord): Promise<void> {
   // Detached when the run ends, so the term-long leadership signal keeps no trace of it.
-  const link = linkSignals(job.overlap === 'allow' ? [ctx.leadershipSignal, run.abort.signal] : [ctx.leadershipSignal, lock.signal, run.abort.signal]);
+  const held = job.overlap === 'allow' ? [] : [hold.lock.signal, hold.seat?.signal];
+  const link = linkSignals([ctx.leadershipSignal, ...held, run.abort.signal]);
   try {
-    await attemptsAndOutcome(ctx, t, job, run, lock, record, link.signal);
+    await attemptsAndOutcome(ctx, t, job, run, hold, record, link.signal);
   } finally {
     link.dispose();
   }
@@ -157,16 +160,17 @@ async function attemptsAndOutcome(
   t: JobTracker,
   job: JobConfig,
   run: ActiveRun,
-  lock: Lease,
+  hold: JobHold,
   record: RunRecord,
   signal: AbortSignal,
 ): Promise<void> {
+  const { lock, seat } = hold;
   const allow = job.overlap === 'allow';
   // After the record exists, the lock (held until the end) vouches for updates, so a run that
   // outlives a graceful resignation still records its outcome; `allow` has only the leader.
   const updateGuards: Lease[] = allow ? [ctx.leader] : [lock];
   const startGuards: Lease[] = allow ? [ctx.leader] : [ctx.leader, lock];
-  const canStart = (): boolean => !run.abort.signal.aborted && ctx.leader.isValid() && (allow || lock.isValid());
+  const canStart = (): boolean => !run.abort.signal.aborted && ctx.leader.isValid() && (allow || lock.isValid()) && (seat?.isValid() ?? true);
   const log = ctx.logger.child({ job: job.name, run_id: run.runId });
   let result: AttemptResult | undefined;
   let firstStart: number | undefined;
@@ -196,7 +200,7 @@ async function attemptsAndOutcome(
     result = await ctx.runner({
       job,
       runId: run.runId,
-      lockdEnv: lockdEnv(ctx, job, run, lock, attempt),
+      lockdEnv: lockdEnv(ctx, job, run, hold, attempt),
       signal,
       logger: ctx.logger,
       groups: ctx.groups?.(lock.sessionId),
@@ -258,8 +262,8 @@ async function notStarted(ctx: SchedulerContext, t: JobTracker, run: ActiveRun, 
   await t.saveState();
 }
 
-/** The `LOCKD_*` variables of one attempt (DESIGN §5). */
-function lockdEnv(ctx: SchedulerContext, job: JobConfig, run: ActiveRun, lock: Lease, attempt: number): Record<string, string> {
+/** The `LOCKD_*` variables of one attempt (DESIGN §5); with `seats`, the seat's token and the count. */
+function lockdEnv(ctx: SchedulerContext, job: JobConfig, run: ActiveRun, { lock, seat }: JobHold, attempt: number): Record<string, string> {
   return {
     LOCKD_CLUSTER: ctx.cluster,
     LOCKD_NODE: ctx.node,
@@ -268,5 +272,6 @@ function lockdEnv(ctx: SchedulerContext, job: JobConfig, run: ActiveRun, lock: L
     LOCKD_SCHEDULED_AT: new Date(run.slot).toISOString(),
     LOCKD_FENCING_TOKEN: lock.token.toString(),
     LOCKD_ATTEMPT: String(attempt),
+    ...(seat && job.seats ? { LOCKD_SEAT_TOKEN: seat.token.toString(), LOCKD_SEATS: String(job.seats.count) } : {}),
   };
 }

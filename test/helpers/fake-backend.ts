@@ -1,5 +1,7 @@
 import type { Backend, BackendHealth, CandidateInfo, ElectionView, FencingToken, KeyValue, Lease, LockView } from '../../src/election/backend.js';
+import { checkSeats } from '../../src/election/seats.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
+import { FakeSeatLease, FakeSeats } from './fake-seats.js';
 import { KeyValueMap } from './key-value-map.js';
 
 /** The election is a lock under a name no job can have. */
@@ -27,6 +29,8 @@ export class FakeStore {
   readonly locks = new Map<string, LockState>();
   /** Like an etcd revision: one counter for every grant, so tokens increase per name. */
   revision = 0n;
+  /** Seat sets, with tokens from the same counter. */
+  readonly seats = new FakeSeats(() => ++this.revision);
 
   lock(name: string): LockState {
     let s = this.locks.get(name);
@@ -121,7 +125,7 @@ type Hook = (args: unknown[]) => void | Promise<void>;
 /**
  * In-memory `Backend` for scheduler unit tests: real tokens, holds, FIFO waiters, `guardedPut`
  * checking every guard is still the holder with its token (aborting a lost guard's signal), and
- * one acquire/hold per name per backend (`UsageError` otherwise). Every call is recorded in
+ * one acquire/hold per lock name per backend (`UsageError` otherwise); seat sets as `FakeSeats`. Every call is recorded in
  * `calls`; `before(method, hook)` runs a hook first (throw from it to fail the call), and methods
  * in `forbidden` (default `put`, which the scheduler must never use) throw `UsageError`.
  */
@@ -160,12 +164,12 @@ export class FakeBackend implements Backend {
 
   /** The lease is gone at the server and its signal aborts (session expiry, partition). */
   expire(lease: Lease): void {
-    (lease as FakeLease).drop(new LeadershipLostError(`lease ${lease.name} expired`));
+    (lease as FakeLease | FakeSeatLease).drop(new LeadershipLostError(`lease ${lease.name} expired`));
   }
 
   /** The local deadline passed but the abort has not run yet (timers after SIGSTOP). */
   lapse(lease: Lease): void {
-    (lease as FakeLease).lapsed = true;
+    (lease as FakeLease | FakeSeatLease).lapsed = true;
   }
 
   /** Stored value of `key`, parsed as JSON (for assertions). */
@@ -225,18 +229,26 @@ export class FakeBackend implements Backend {
     return this.#wait(name, opts.info, opts.signal);
   }
 
-  /** Seats are not modelled: the scheduler does not take them (the conformance suites test real ones). */
-  async tryAcquireSeat(name: string): Promise<Lease | null> {
-    throw new UsageError(`FakeBackend: seats are not modelled (tryAcquireSeat ${name})`);
+  /** A seat if free (see `FakeSeats`); one backend may hold several seats of a set. */
+  async tryAcquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease | null> {
+    await this.#enter('tryAcquireSeat', [name, seats, opts]);
+    checkSeats(seats);
+    opts.signal?.throwIfAborted();
+    const lease = this.store.seats.tryAcquire(name, seats, this);
+    await this.#leave('tryAcquireSeat', [name, seats, opts]);
+    return lease;
   }
 
-  async acquireSeat(name: string): Promise<Lease> {
-    throw new UsageError(`FakeBackend: seats are not modelled (acquireSeat ${name})`);
+  async acquireSeat(name: string, seats: number, opts: { signal?: AbortSignal; info?: CandidateInfo } = {}): Promise<Lease> {
+    await this.#enter('acquireSeat', [name, seats, opts]);
+    checkSeats(seats);
+    return this.store.seats.acquire(name, seats, this, opts.signal);
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     await this.#enter('guardedPut', [guards, key, value, opts]);
     for (const g of Array.isArray(guards) ? (guards as readonly Lease[]) : [guards as Lease]) {
+      if (g instanceof FakeSeatLease) throw new UsageError(`FakeBackend: a seat of ${g.name} is not a guard`);
       const lease = g as FakeLease;
       if (!lease.held) {
         this.expire(lease);
@@ -283,6 +295,7 @@ export class FakeBackend implements Backend {
     for (const s of this.store.locks.values()) {
       if (s.holder && this.holding.has(s.holder.name)) this.expire(s.holder);
     }
+    for (const seat of this.store.seats.heldBy(this.sessionId)) this.expire(seat);
     this.holding.clear();
   }
 

@@ -114,6 +114,8 @@ describe('JSON Schema of lockd.yaml', () => {
       ['master', 'backend: { type: redis, sentinel: { nodes: ["127.0.0.1:26379"] } }'],
       ['nodes', 'backend: { type: redis, sentinel: { master: mymaster } }'],
       ['schedule', 'jobs: { j: { run: x } }'],
+      ['name', 'jobs: { j: { schedule: "@daily", run: x, seats: { count: 2 } } }'],
+      ['count', 'jobs: { j: { schedule: "@daily", run: x, seats: { name: gpu } } }'],
     ];
     for (const [key, yaml] of missing) {
       assert.throws(() => parseConfig(yaml, 'c.yaml', ENV), (err: Error) => err.message.includes(`missing required key "${key}"`), key);

@@ -38,6 +38,43 @@ describe('advisory_lock', () => {
   });
 });
 
+describe('seats', () => {
+  const seats = (...rows: string[]): string[] => problems(lines(...JOB, '    run: x', ...rows));
+  it('reads a seat set name and count', () => {
+    const config = parseConfig(lines(...JOB, '    run: x', '    overlap: queue', '    seats: { name: gpu, count: 2 }'), 'c.yaml', {});
+    assert.deepEqual(config.jobs[0]?.seats, { name: 'gpu', count: 2 });
+    assert.equal(parseConfig(lines(...JOB, '    run: x'), 'c.yaml', {}).jobs[0]?.seats, undefined);
+  });
+
+  it('requires name and count', () => {
+    assert.deepEqual(seats('    seats: { count: 2 }'), ['5:5: job "j": seats: missing required key "name"']);
+    assert.deepEqual(seats('    seats:', '      name: gpu'), ['5:5: job "j": seats: missing required key "count"']);
+  });
+
+  it('refuses a count outside 1..1000 or not an integer', () => {
+    assert.deepEqual(seats('    seats: { name: gpu, count: 0 }'), ['5:32: must be between 1 and 1000, got 0']);
+    assert.deepEqual(seats('    seats: { name: gpu, count: 1001 }'), ['5:32: must be between 1 and 1000, got 1001']);
+    assert.deepEqual(seats('    seats: { name: gpu, count: 1.5 }'), ['5:32: expected an integer, got 1.5']);
+  });
+
+  it('refuses a bad name, unknown keys and overlap allow', () => {
+    assert.deepEqual(seats('    seats:', '      name: gpu/a', '      count: 2'), [
+      '6:13: invalid seat set name "gpu/a": use letters, digits, "_", "." and "-", starting with a letter or digit',
+    ]);
+    assert.deepEqual(seats('    seats: { name: gpu, count: 2, size: 3 }'), ['5:35: unknown key "size"']);
+    assert.deepEqual(seats('    overlap: allow', '    seats: { name: gpu, count: 2 }'), [
+      '6:5: job "j": seats needs overlap skip or queue (with allow, runs overlap and the seat would be held only while a run starts)',
+    ]);
+  });
+
+  it('reserves LOCKD_SEAT_TOKEN and LOCKD_SEATS', () => {
+    assert.deepEqual(seats('    env: { LOCKD_SEATS: "3", LOCKD_SEAT_TOKEN: "1" }'), [
+      '5:12: LOCKD_SEATS is set by lockd for every run',
+      '5:30: LOCKD_SEAT_TOKEN is set by lockd for every run',
+    ]);
+  });
+});
+
 describe('backend', () => {
   it('reads an etcd backend; username, password and tls are optional', () => {
     const config = parseConfig(lines('backend:', '  type: etcd', '  endpoints: [http://127.0.0.1:2379]'), 'c.yaml', {});

@@ -19,6 +19,7 @@ describe('per-job metrics', () => {
     events.runFinished?.('report', 'failed', 500);
     events.slotMissed?.('report', 'no_leader');
     events.slotSkipped?.('tick', 'overlap');
+    events.slotSkipped?.('tick', 'seats_full');
     events.lockAcquired?.('tick', 5, true);
     events.lockAcquired?.('report', 1, false);
     const text = await scrapeText(metrics);
@@ -27,7 +28,7 @@ describe('per-job metrics', () => {
       'lockd_job_runs_total{job="report",outcome="success"} 1',
       'lockd_job_runs_total{job="report",outcome="failed"} 1',
       'lockd_job_runs_total{job="report",outcome="missed"} 1',
-      'lockd_job_runs_total{job="tick",outcome="skipped"} 1',
+      'lockd_job_runs_total{job="tick",outcome="skipped"} 2',
       'lockd_job_missed_total{job="report",reason="no_leader"} 1',
       'lockd_lock_contended_total{lock="tick"} 1',
       'lockd_job_last_success_timestamp_seconds{job="report"} 1764000000',
