@@ -175,16 +175,16 @@ describe('etcd interop with etcdctl', { timeout: 120_000 }, () => {
     assert.equal(granted.text, (await keysUnder(prefix))[0]!.key);
   });
 
-  it('seat keys are seat/<name>/<lease hex> holding the seat count; etcdctl sees holders and waiters by create_revision', async () => {
+  it('seat keys are seat/<name>/<lease hex>_<n> holding the seat count; etcdctl sees holders and waiters by create_revision', async () => {
     const cluster = uniqueCluster('seats');
     const prefix = `lockd/${cluster}/seat/pool`;
     const [a, b, c] = [await open(cluster), await open(cluster), await open(cluster)];
-    const first = await a.acquireSeat!('pool', 2, { info: me('A') });
-    const second = await b.acquireSeat!('pool', 2);
-    const pending = c.acquireSeat!('pool', 2, { signal: AbortSignal.timeout(10_000) });
+    const first = await a.acquireSeat('pool', 2, { info: me('A') });
+    const second = await b.acquireSeat('pool', 2);
+    const pending = c.acquireSeat('pool', 2, { signal: AbortSignal.timeout(10_000) });
     await waitFor('the waiter queued', async () => (await keysUnder(prefix)).length === 3);
     const keys = await keysUnder(prefix);
-    for (const k of keys) assert.match(k.key, new RegExp(`^${prefix}/[0-9a-f]+$`));
+    for (const k of keys) assert.match(k.key, new RegExp(`^${prefix}/[0-9a-f]+_[0-9]+$`));
     assert.deepEqual(keys.slice(0, 2).map((k) => k.createRevision), [first.token, second.token], 'each holder\'s token is its key\'s create_revision');
     const value = async (key: string): Promise<unknown> => JSON.parse(await etcdctl('get', key, '--print-value-only')) as unknown;
     assert.deepEqual(await value(keys[0]!.key), { ...me('A'), seats: 2 });
