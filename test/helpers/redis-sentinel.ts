@@ -1,9 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
 import type { BackendConfig } from '../../src/config/types.js';
 import { freePort } from './ports.js';
+import { sendOnce } from './redis-server.js';
 import { requireBinary } from './require-binary.js';
 import { ServerProcess, type TestServer } from './server-process.js';
 import { waitFor } from './wait-for.js';
@@ -157,18 +157,7 @@ abstract class ConfiguredNode extends ServerProcess {
   }
 
   async send(args: string[]): Promise<unknown> {
-    const client = createClient({ socket: { host, port: this.port, connectTimeout: 1000, reconnectStrategy: false }, RESP: 2, disableOfflineQueue: true });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return await client.sendCommand(args);
-    } finally {
-      try {
-        client.destroy();
-      } catch {
-        // already closed
-      }
-    }
+    return sendOnce(`redis://${host}:${this.port}`, args);
   }
 }
 

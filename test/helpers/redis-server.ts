@@ -76,17 +76,25 @@ class Server extends ServerProcess implements RedisServer {
 
   /** One command on a new connection; rejects when it cannot connect within a second. */
   async send(args: string[]): Promise<unknown> {
-    const client = createClient({ url: this.url, RESP: 2, disableOfflineQueue: true, socket: { connectTimeout: 1000, reconnectStrategy: false } });
-    client.on('error', () => undefined);
+    return sendOnce(this.url, args);
+  }
+}
+
+/**
+ * Sends one command to the Redis server (or sentinel) at `url` on a connection of its own, closed
+ * after; rejects when it cannot connect within a second.
+ */
+export async function sendOnce(url: string, args: string[]): Promise<unknown> {
+  const client = createClient({ url, RESP: 2, disableOfflineQueue: true, socket: { connectTimeout: 1000, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await client.sendCommand(args);
+  } finally {
     try {
-      await client.connect();
-      return await client.sendCommand(args);
-    } finally {
-      try {
-        client.destroy();
-      } catch {
-        // already closed
-      }
+      client.destroy();
+    } catch {
+      // already closed
     }
   }
 }

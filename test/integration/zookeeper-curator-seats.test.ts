@@ -11,7 +11,6 @@ import { LogSink } from './zookeeper-support.js';
 
 const ttlMs = 3000;
 
-
 describe('zookeeper backend: seats interop with Apache Curator 5 (InterProcessSemaphoreV2)', () => {
   let server: ZkServer;
   let peerClasses: Awaited<ReturnType<typeof compileCuratorPeer>>;
