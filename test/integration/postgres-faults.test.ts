@@ -216,13 +216,13 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
     },
   );
 
-  it('a schema of version 1 is upgraded in place on open (the hold column): one backend then holds two seats of a set; locks work as before', async () => {
+  it('a schema of version 1 is upgraded in place on open, through version 2 to 3: one backend then holds two seats of a set; locks work as before', async () => {
     const schema = 'lockd_upgrade';
     const config = { type: 'postgres' as const, url: server.url, schema };
     const options = { cluster: uniqueCluster(), node: 'n', ttlMs: TTL_MS, logger: pino({ level: 'silent' }) };
     await (await createBackend(config, options)).close();
     // Back to version 1 as it was: no hold column, one row per (cluster, name, session), the old
-    // function's signature (its body does not matter: the upgrade replaces it).
+    // functions' signatures (their bodies do not matter: the upgrades replace or drop them).
     await sql(
       server.url,
       `ALTER TABLE ${schema}.holders DROP COLUMN hold;
@@ -230,12 +230,13 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
        DROP FUNCTION ${schema}.enqueue(text, text, uuid, text, text, boolean, int);
        CREATE FUNCTION ${schema}.enqueue(p_cluster text, p_name text, p_session uuid, p_info text, p_only_if_free boolean, p_capacity int)
          RETURNS bigint LANGUAGE sql AS 'SELECT NULL::bigint';
+       CREATE FUNCTION ${schema}.release(p_cluster text, p_session uuid, p_token bigint) RETURNS void LANGUAGE sql AS 'SELECT';
        UPDATE ${schema}.meta SET value = '1' WHERE key = 'schema_version';`,
     );
     const backend = await createBackend(config, options);
     try {
       const [version] = await sql<{ value: string }>(server.url, `SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`);
-      assert.equal(version?.value, '2');
+      assert.equal(version?.value, '3');
       const one = await backend.acquireSeat('pool', 2);
       const two = await backend.tryAcquireSeat('pool', 2);
       assert.ok(two && two.token > one.token, 'the upgraded schema holds two seats of one session');
@@ -243,6 +244,67 @@ describe('postgres: server and client faults', { timeout: 240_000 }, () => {
       assert.ok(lock, 'a lock on the upgraded schema');
       const holds = await sql<{ hold: string }>(server.url, `SELECT hold FROM ${schema}.holders WHERE cluster = $1 ORDER BY token`, [options.cluster]);
       assert.deepEqual(holds.map((h) => h.hold === ''), [false, false, true], 'seat rows carry a hold, the lock row none');
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('a schema of version 2 is upgraded to 3 on open: the release function is dropped, enqueue replaced; a lock is taken, released and taken again', async () => {
+    const schema = 'lockd_upgrade2';
+    const config = { type: 'postgres' as const, url: server.url, schema };
+    const options = { cluster: uniqueCluster(), node: 'n', ttlMs: TTL_MS, logger: pino({ level: 'silent' }) };
+    await (await createBackend(config, options)).close();
+    // Back to version 2: its release function (the body does not matter: the upgrade drops it), and
+    // an enqueue that answers nothing, so that only a replaced one can hand out a lock.
+    await sql(
+      server.url,
+      `CREATE FUNCTION ${schema}.release(p_cluster text, p_session uuid, p_token bigint) RETURNS void LANGUAGE sql AS 'SELECT';
+       CREATE OR REPLACE FUNCTION ${schema}.enqueue(p_cluster text, p_name text, p_session uuid, p_hold text, p_info text, p_only_if_free boolean, p_capacity int)
+         RETURNS bigint LANGUAGE sql AS 'SELECT NULL::bigint';
+       UPDATE ${schema}.meta SET value = '2' WHERE key = 'schema_version';`,
+    );
+    const backend = await createBackend(config, options);
+    try {
+      const [version] = await sql<{ value: string }>(server.url, `SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`);
+      assert.equal(version?.value, '3');
+      const functions = await sql<{ proname: string }>(server.url, `SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace AND proname = 'release'`, [schema]);
+      assert.deepEqual(functions, [], 'the release function is gone');
+      const first = await backend.tryAcquire('job');
+      assert.ok(first, 'a lock on the upgraded schema');
+      await first.release();
+      const second = await backend.tryAcquire('job');
+      assert.ok(second && second.token > first.token, 'the released lock is free again, with a greater token');
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("a session reaped between enqueue's check and its insert (the foreign key fails): the lock call sees its session lost and takes the lock in a new session", async () => {
+    const schema = 'lockd_fk_race';
+    const config = { type: 'postgres' as const, url: server.url, schema };
+    const options = { cluster: uniqueCluster(), node: 'n', ttlMs: TTL_MS, logger: pino({ level: 'silent' }) };
+    const backend = await createBackend(config, options);
+    try {
+      const warm = await backend.tryAcquire('warm');
+      assert.ok(warm, 'a first lock opens the session');
+      // Once (a sequence: not rolled back with the failed call), a trigger deletes the inserting
+      // session right before the insert of a 'lock/job' row, so that the foreign key fails.
+      await sql(
+        server.url,
+        `CREATE SEQUENCE ${schema}.fired;
+         CREATE FUNCTION ${schema}.reap_now() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.name = 'lock/job' AND nextval('${schema}.fired') = 1 THEN
+             DELETE FROM ${schema}.sessions WHERE id = NEW.session;
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER reap_now BEFORE INSERT ON ${schema}.holders FOR EACH ROW EXECUTE FUNCTION ${schema}.reap_now();`,
+      );
+      const lock = await backend.tryAcquire('job');
+      assert.ok(lock, 'the lock, taken in a new session');
+      assert.ok(warm.signal.aborted, 'the first session is known lost');
+      assert.notEqual(lock.sessionId, warm.sessionId);
     } finally {
       await backend.close();
     }

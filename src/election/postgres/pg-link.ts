@@ -53,9 +53,13 @@ export class PgLink {
   /**
    * Runs one statement. Rejects with `BackendUnavailableError` when it does not complete within
    * `deadlineMs` (the outcome of a write is then unknown) or the connection fails, and with the
-   * translated server error otherwise; `what` names the call in messages.
+   * translated server error otherwise; `what` names the call in messages. With `prepared`, the
+   * statement (one, with no session state of its own) is parsed and planned once per connection
+   * and then only bound and executed: the contract calls, a round trip each, save the server's
+   * parse and plan on every call. Setup statements stay unnamed: a pooler in transaction mode,
+   * which loses prepared statements between transactions, must meet the session check first.
    */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[], deadlineMs: number, what: string): Promise<R[]> {
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[], deadlineMs: number, what: string, prepared = false): Promise<R[]> {
     if (this.closed) throw new BackendUnavailableError(`postgres backend: ${what}: closed`);
     this.inFlight++;
     let timer: NodeJS.Timeout | undefined;
@@ -70,7 +74,7 @@ export class PgLink {
     try {
       const run = async (): Promise<R[]> => {
         used = await this.connected();
-        return (await used.query<R>({ text, values })).rows;
+        return (await used.query<R>(prepared ? { name: statementName(text), text, values } : { text, values })).rows;
       };
       return await Promise.race([run(), deadline]);
     } catch (err) {
@@ -139,6 +143,19 @@ export class PgLink {
     this.client = undefined;
     this.options.onDisconnect?.();
   }
+}
+
+/** Prepared statement names by text: a name always stands for one text, in every connection. */
+const statementNames = new Map<string, string>();
+
+/** The name `text` is prepared under (`lockd_<n>`); the texts are the stores' fixed statements, so the map stays small. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `lockd_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /** Closes a client's socket at once, without the protocol's goodbye. */

@@ -1,6 +1,6 @@
 import { BackendStorageError } from '../../errors.js';
 import type { PgLink } from './pg-link.js';
-import { PG_SCHEMA_VERSION, schemaDdl, upgradeFrom1Ddl } from './pg-schema.js';
+import { PG_SCHEMA_VERSION, schemaDdl, upgradeFrom1Ddl, upgradeFrom2Ddl } from './pg-schema.js';
 
 /** Serializes concurrent first starts: a transaction-level advisory lock in lockd's own key space. */
 const MIGRATION_LOCK = { namespace: 0x6c6f636b, key: 1 };
@@ -8,8 +8,8 @@ const MIGRATION_LOCK = { namespace: 0x6c6f636b, key: 1 };
 /**
  * Creates lockd's schema `schema` in one transaction when it has no lockd tables yet (several
  * replicas starting at once take turns on an advisory lock, and the later ones find it made),
- * checks its format and version otherwise (a version 1 schema is upgraded in the same
- * transaction: `upgradeFrom1Ddl`), and adds the counter row of `cluster`. Throws
+ * checks its format and version otherwise (a version 1 or 2 schema is upgraded in the same
+ * transaction: `upgradeFrom1Ddl`, `upgradeFrom2Ddl`), and adds the counter row of `cluster`. Throws
  * `BackendStorageError` when the schema holds another version or tables that are not lockd's, or
  * the role may not create them.
  */
@@ -38,6 +38,10 @@ export async function migrate(link: PgLink, schema: string, cluster: string, dea
     if (meta.get('schema_version') === '1') {
       await q(upgradeFrom1Ddl(schema));
       meta.set('schema_version', '2');
+    }
+    if (meta.get('schema_version') === '2') {
+      await q(upgradeFrom2Ddl(schema));
+      meta.set('schema_version', '3');
     }
     if (meta.get('schema_version') !== String(PG_SCHEMA_VERSION)) {
       throw new BackendStorageError(

@@ -17,11 +17,11 @@
  * - `kv`: data keys; `rev` from a sequence, so a watcher can tell a prefix changed.
  *
  * Each change someone may wait for calls `pg_notify('<schema>_changes', cluster)` (delivered at
- * commit): a release with waiters, a reap, a session's end, a data write.
+ * commit): a release with waiters (`releaseStatement`), a reap, a session's end, a data write.
  */
 
 /** The schema this code reads and writes; a database with another version is refused. */
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 /** The NOTIFY channel of a schema. */
 export function changeChannel(schema: string): string {
@@ -67,7 +67,7 @@ CREATE TABLE ${s}.kv (
   PRIMARY KEY (cluster, key)
 );
 
-${enqueueDdl(s)}
+${enqueueDdl(s, 'CREATE')}
 
 -- Extends a session and deletes its stale rows; false when it is gone (never revived).
 CREATE FUNCTION ${s}.renew(p_cluster text, p_session uuid, p_ttl_ms int, p_stale bigint[])
@@ -103,15 +103,6 @@ RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM ${s}.sessions WHERE id = p_session;
   IF FOUND THEN ${notify}; END IF;
-END $$;
-
--- Notifies only when someone waits on the name: a release nobody waits for wakes nobody.
-CREATE FUNCTION ${s}.release(p_cluster text, p_session uuid, p_token bigint)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE n text;
-BEGIN
-  DELETE FROM ${s}.holders WHERE cluster = p_cluster AND token = p_token AND session = p_session RETURNING name INTO n;
-  IF FOUND AND EXISTS (SELECT 1 FROM ${s}.holders WHERE cluster = p_cluster AND name = n) THEN ${notify}; END IF;
 END $$;
 
 -- Writes p_key = p_value if every guard (p_sessions[i], p_names[i], p_tokens[i]) still holds:
@@ -163,38 +154,53 @@ INSERT INTO ${s}.meta (key, value) VALUES ('format', 'lockd'), ('schema_version'
 
 /**
  * The queueing function (see `RowStore.insertHolder`): idempotent per (session, name, hold), so a
- * retry after a lost reply finds the row it queued.
+ * retry after a lost reply finds the row it queued. A session reaped between its check and the
+ * insert fails the insert on the foreign key (SQLSTATE 23503), which `PgStore` reads as "session
+ * gone": no exception block, whose subtransaction every call would pay for.
  */
-function enqueueDdl(s: string): string {
+function enqueueDdl(s: string, create: 'CREATE' | 'CREATE OR REPLACE'): string {
   return `-- Queues a row for p_name in p_session (hold p_hold); returns its token, the existing one on a
 -- retry, NULL when p_only_if_free and the name has p_capacity rows or more (1 for a lock: any
 -- row), -1 when the session is gone.
-CREATE FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_hold text, p_info text,
+${create} FUNCTION ${s}.enqueue(p_cluster text, p_name text, p_session uuid, p_hold text, p_info text,
   p_only_if_free boolean, p_capacity int)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE t bigint;
+DECLARE fresh bigint; t bigint;
 BEGIN
-  PERFORM 1 FROM ${s}.counters WHERE cluster = p_cluster FOR UPDATE;
-  IF NOT EXISTS (SELECT 1 FROM ${s}.sessions WHERE id = p_session) THEN RETURN -1; END IF;
-  SELECT token INTO t FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name AND session = p_session AND hold = p_hold;
-  IF FOUND THEN RETURN t; END IF;
+  -- Bumped first, which also takes the counter's row lock; a call that inserts nothing leaves a
+  -- gap in the tokens, which stay strictly increasing.
+  UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO fresh;
+  SELECT h.token INTO t FROM ${s}.sessions se LEFT JOIN ${s}.holders h
+    ON h.cluster = p_cluster AND h.name = p_name AND h.session = se.id AND h.hold = p_hold
+    WHERE se.id = p_session;
+  IF NOT FOUND THEN RETURN -1; END IF;
+  IF t IS NOT NULL THEN RETURN t; END IF;
   IF p_only_if_free AND (SELECT count(*) FROM ${s}.holders WHERE cluster = p_cluster AND name = p_name) >= p_capacity THEN
     RETURN NULL;
   END IF;
-  UPDATE ${s}.counters SET value = value + 1 WHERE cluster = p_cluster RETURNING value INTO t;
   -- No NOTIFY: a row at the back of a queue changes nobody's turn.
-  INSERT INTO ${s}.holders (cluster, token, name, session, hold, info) VALUES (p_cluster, t, p_name, p_session, p_hold, p_info);
-  RETURN t;
-EXCEPTION WHEN foreign_key_violation THEN
-  RETURN -1;
+  INSERT INTO ${s}.holders (cluster, token, name, session, hold, info) VALUES (p_cluster, fresh, p_name, p_session, p_hold, p_info);
+  RETURN fresh;
 END $$;`;
 }
 
 /**
+ * Deletes holder row (`$3` = token) of session `$2` in cluster `$1`, in one statement, and
+ * notifies only when rows of its name remain (a release nobody waits for wakes nobody). The
+ * `EXISTS` reads the statement's snapshot, which still shows the deleted row: hence `token <> $3`.
+ */
+export function releaseStatement(schema: string): string {
+  const s = `"${schema}"`;
+  return `WITH gone AS (DELETE FROM ${s}.holders WHERE cluster = $1 AND token = $3 AND session = $2 RETURNING name)
+SELECT pg_notify('${changeChannel(schema)}', $1) FROM gone
+WHERE EXISTS (SELECT 1 FROM ${s}.holders h WHERE h.cluster = $1 AND h.name = gone.name AND h.token <> $3)`;
+}
+
+/**
  * Brings a version 1 schema to version 2 (the `hold` column: a session may hold several seats of
- * one set) in the caller's transaction. A lockd of version 1 still running fails its queueing calls
- * from then on (the function it calls is gone): a failed write, which never starts a job; one
- * starting refuses the schema's version.
+ * one set) in the caller's transaction; `upgradeFrom2Ddl` follows. A lockd of version 1 still
+ * running fails its queueing calls from then on (the function it calls is gone): a failed write,
+ * which never starts a job; one starting refuses the schema's version.
  */
 export function upgradeFrom1Ddl(schema: string): string {
   const s = `"${schema}"`;
@@ -203,7 +209,22 @@ ALTER TABLE ${s}.holders ADD COLUMN hold text NOT NULL DEFAULT '';
 ALTER TABLE ${s}.holders DROP CONSTRAINT holders_cluster_name_session_key;
 ALTER TABLE ${s}.holders ADD CONSTRAINT holders_one_row_per_hold UNIQUE (cluster, name, session, hold);
 DROP FUNCTION ${s}.enqueue(text, text, uuid, text, boolean, int);
-${enqueueDdl(s)}
+${enqueueDdl(s, 'CREATE')}
 UPDATE ${s}.meta SET value = '2' WHERE key = 'schema_version';
+`;
+}
+
+/**
+ * Brings a version 2 schema to version 3 (fewer statements per call: `enqueue` bumps the counter
+ * first and has no exception block; release is one statement, `releaseStatement`) in the caller's transaction. A
+ * lockd of version 2 still running fails its releases from then on (the function is gone); its
+ * renewals delete the rows a failed release leaves, so a lock it held is free within one renewal.
+ */
+export function upgradeFrom2Ddl(schema: string): string {
+  const s = `"${schema}"`;
+  return `
+${enqueueDdl(s, 'CREATE OR REPLACE')}
+DROP FUNCTION ${s}.release(text, uuid, bigint);
+UPDATE ${s}.meta SET value = '3' WHERE key = 'schema_version';
 `;
 }

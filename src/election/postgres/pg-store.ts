@@ -5,7 +5,17 @@ import type { PgAdvisoryLocks } from './pg-advisory.js';
 import type { PgLink } from './pg-link.js';
 import type { PushFeed } from '../rows/push-feed.js';
 import type { SilenceReaper } from '../rows/silence-reaper.js';
+import { releaseStatement } from './pg-schema.js';
 import { POOLED_MESSAGE } from './pg-session-check.js';
+
+/** SQLSTATE of an insert whose session row is gone. */
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/** The SQLSTATE of the server error behind a translated error, if any. */
+function sqlState(err: unknown): string | undefined {
+  const code = ((err as { cause?: { code?: unknown } }).cause)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /** The connections a store spreads its calls over, by purpose. */
 export interface PgLinks {
@@ -31,6 +41,7 @@ export interface PgDeadlines {
 export class PgStore implements RowStore {
   lastFailure: string | undefined;
   private readonly s: string;
+  private readonly release: string;
 
   constructor(
     schema: string,
@@ -42,6 +53,7 @@ export class PgStore implements RowStore {
     readonly advisory: PgAdvisoryLocks,
   ) {
     this.s = `"${schema}"`;
+    this.release = releaseStatement(schema);
   }
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
@@ -77,18 +89,25 @@ export class PgStore implements RowStore {
   }
 
   async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
-    const [row] = await this.statement<{ token: string | null }>(
-      `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5, $6, $7)::text AS token`,
-      [this.cluster, name, session, hold, info, onlyIfFree, capacity],
-      'queue a holder',
-    );
+    let row: { token: string | null } | undefined;
+    try {
+      [row] = await this.statement<{ token: string | null }>(
+        `SELECT ${this.s}.enqueue($1, $2, $3, $4, $5, $6, $7)::text AS token`,
+        [this.cluster, name, session, hold, info, onlyIfFree, capacity],
+        'queue a holder',
+      );
+    } catch (err) {
+      // The session was reaped between enqueue's check and its insert (the foreign key).
+      if (sqlState(err) === FOREIGN_KEY_VIOLATION) return undefined;
+      throw err;
+    }
     if (row?.token === null || row === undefined) return null;
     const token = BigInt(row.token);
     return token === -1n ? undefined : token;
   }
 
   async deleteHolder(session: string, token: bigint): Promise<void> {
-    await this.statement(`SELECT ${this.s}.release($1, $2, $3)`, [this.cluster, session, String(token)], 'release a holder');
+    await this.statement(this.release, [this.cluster, session, String(token)], 'release a holder');
   }
 
   async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
@@ -198,7 +217,7 @@ export class PgStore implements RowStore {
 
   private async call<R extends Record<string, unknown>>(link: PgLink, text: string, values: unknown[], what: string, deadlineMs: number): Promise<R[]> {
     try {
-      const rows = await link.query<R>(text, values, deadlineMs, what);
+      const rows = await link.query<R>(text, values, deadlineMs, what, true);
       this.lastFailure = undefined;
       return rows;
     } catch (err) {
