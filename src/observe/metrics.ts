@@ -6,6 +6,14 @@ import { JobMetrics } from './job-metrics.js';
 import { droppedLogLines } from './logger.js';
 
 /**
+ * How often prom-client's event-loop delay histogram samples (`lockd_nodejs_eventloop_lag_p99_seconds`
+ * and its siblings). Its default, 10 ms, wakes an idle daemon 100 times a second: most of its
+ * idle CPU. At 100 ms a stall is still measured in full (a sample's delay is the stall), only
+ * sampled less often; `lockd_nodejs_eventloop_lag_seconds` is measured at each scrape anyway.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
+/**
  * lockd's Prometheus metrics (DESIGN §9), on a registry of their own so tests and several daemons
  * in one process never share counters. Cluster-wide metrics and the histograms (one series set per
  * daemon, no `job` or `lock` label) live in prom-client; the per-job counters and gauges live in
@@ -106,7 +114,9 @@ export class LockdMetrics {
   /** `now`: epoch ms for the per-job timestamps (default `Date.now`). */
   constructor(opts: { processMetrics?: boolean; now?: () => number } = {}) {
     this.jobs = new JobMetrics(opts.now ?? Date.now);
-    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'lockd_' });
+    if (opts.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'lockd_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    }
   }
 
   /** Where `lockd_backend_up` and `lockd_lease_remaining_seconds` read from at scrape time. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { monotonicMs } from '../../clock.js';
+import { PacedTicker, type FeedPace } from './paced-ticker.js';
 import type { ChangeFeed } from './row-store.js';
 
 /** What a store that pushes change notifications (NOTIFY, pub/sub) gives its feed. */
@@ -13,7 +14,7 @@ export interface PushFeedOptions {
   /** Closes the notification connection. */
   close(): void;
   logger: Logger;
-  /** Ticks for waits that are due at a time; default 100 ms. */
+  /** Ticks for waits that are due at a time, while someone waits for a turn; default 100 ms. */
   tickMs?: number;
   /**
    * Every this often listeners are told to look even without a notification: NOTIFY and pub/sub
@@ -27,36 +28,35 @@ export interface PushFeedOptions {
  * The change feed of a store that pushes notifications on a connection of its own: `wake()`
  * (called by that connection on each notification for this cluster) has every listener look,
  * at once and coalesced; a tick serves time-based waits; a fallback look every `fallbackMs`
- * also checks the connection, and a reconnect counts as a change. Runs only while someone listens.
+ * also checks the connection, and a reconnect counts as a change. Runs only while someone listens;
+ * with only prefix watches (no waiter) it ticks only for the fallback.
  */
 export class PushFeed implements ChangeFeed {
   private readonly listeners = new Set<(changed: boolean) => void>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly ticker: PacedTicker;
   private wakePending = false;
   private lastFallback = -Infinity;
   private generation = 0;
-  private readonly tickMs: number;
   private readonly fallbackMs: number;
 
   constructor(private readonly options: PushFeedOptions) {
-    this.tickMs = options.tickMs ?? 100;
     this.fallbackMs = options.fallbackMs ?? 1000;
+    this.ticker = new PacedTicker(() => this.tick(), { turn: options.tickMs ?? 100, watch: this.fallbackMs });
   }
 
-  subscribe(listener: (changed: boolean) => void): () => void {
-    this.listeners.add(listener);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.tick(), this.tickMs);
-      this.check();
-    }
+  subscribe(listener: (changed: boolean) => void, pace: FeedPace = 'turn'): () => void {
+    const entry = (changed: boolean): void => listener(changed);
+    const first = !this.ticker.running;
+    this.listeners.add(entry);
+    this.ticker.add(pace);
+    if (first) this.check();
     return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.pause();
+      if (this.listeners.delete(entry)) this.ticker.remove(pace);
     };
   }
 
   stop(): void {
-    this.pause();
+    this.ticker.stop();
     this.listeners.clear();
     this.options.close();
   }
@@ -71,13 +71,9 @@ export class PushFeed implements ChangeFeed {
     });
   }
 
-  private pause(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
   private tick(): void {
-    if (monotonicMs() - this.lastFallback >= this.fallbackMs) {
+    // Without a waiter every tick is a fallback tick (they come every fallbackMs).
+    if (!this.ticker.serving || monotonicMs() - this.lastFallback >= this.fallbackMs) {
       this.check();
       this.emit(true);
     } else {

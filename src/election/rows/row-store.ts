@@ -1,3 +1,5 @@
+import type { FeedPace } from './paced-ticker.js';
+
 /**
  * The driver contract of the backends that keep leases as rows: embedded (SQLite) and PostgreSQL.
  * One core (`row-backend.ts`, `row-session.ts`, `row-lease.ts`, `wait-turn.ts`) implements the
@@ -50,8 +52,11 @@ export interface LiveRow {
  * (`Turn.wakeAt`). Ticks come only while someone listens.
  */
 export interface ChangeFeed {
-  /** Listeners must not throw. Returns the unsubscribe function. */
-  subscribe(listener: (changed: boolean) => void): () => void;
+  /**
+   * Calls `listener(changed)` on each look; `pace` says how soon it needs to hear of a change
+   * (default `turn`; see `FeedPace`). Listeners must not throw. Returns the unsubscribe function.
+   */
+  subscribe(listener: (changed: boolean) => void, pace?: FeedPace): () => void;
   /** Stops ticking and forgets every listener. */
   stop(): void;
 }

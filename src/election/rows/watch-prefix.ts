@@ -6,7 +6,9 @@ import type { ChangeFeed } from './row-store.js';
  * prefix) differs from the last one seen, looking only when the feed says the store may have
  * changed, one read at a time. Best effort: a failed read is skipped and the next change looks
  * again; the first good read after a failed one fires once, since a change may have been missed.
- * A throwing `onChange` is logged, never propagated. Returns the unsubscribe function.
+ * A throwing `onChange` is logged, never propagated. Changes are seen at the feed's `watch` pace
+ * (embedded: within 250 ms; PostgreSQL, Redis: at once by notification, else within the fallback
+ * poll). Returns the unsubscribe function.
  */
 export function watchFingerprint(
   feed: ChangeFeed,
@@ -54,9 +56,10 @@ export function watchFingerprint(
     });
   };
   look();
+  // A watch is served at the feed's slow pace: no waiter's turn depends on it.
   const unsubscribe = feed.subscribe((changed) => {
     if (changed) look();
-  });
+  }, 'watch');
   return () => {
     stopped = true;
     unsubscribe();
