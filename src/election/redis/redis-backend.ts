@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { RedisSentinelConfig } from '../../config/types.js';
 import { parseHostPort } from '../../config/host-port.js';
@@ -7,7 +8,7 @@ import { renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
 import { redisChangeFeed } from './redis-change-feed.js';
 import { RedisKeys } from './redis-keys.js';
-import { RedisLink, type RedisConnectOptions, type RedisTarget } from './redis-link.js';
+import { RedisLink, type RedisConnectOptions, type RedisTarget, type RedisTls } from './redis-link.js';
 import { redisReaper } from './redis-reaper.js';
 import { sentinelLocator } from './redis-sentinel.js';
 import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
@@ -22,7 +23,14 @@ const STATEMENT_LINKS = 2;
  * The `backend` section for Redis: one primary named by `url` (`redis://[user:password@]host:port[/db]`,
  * or `rediss://` for TLS), or the primary that Redis Sentinel names (`sentinel`); exactly one.
  */
-export type RedisConfig = { type: 'redis'; url: string } | { type: 'redis'; sentinel: RedisSentinelConfig };
+export type RedisConfig = { type: 'redis'; url: string; tls?: RedisTlsFiles } | { type: 'redis'; sentinel: RedisSentinelConfig };
+
+/** `backend.tls` of a `rediss://` url: PEM file paths (CA bundle, client certificate and its key). */
+export interface RedisTlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
 
 /**
  * Opens the Redis backend: the row core (src/election/rows) on a `RedisStore`, over one primary
@@ -78,7 +86,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
 
 /** The URL, or a lookup of the primary through the sentinels (each asked within `timeoutMs`). */
 function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): RedisTarget {
-  if (!('sentinel' in config)) return { kind: 'url', url: config.url };
+  if (!('sentinel' in config)) return { kind: 'url', url: config.url, ...(config.tls === undefined ? {} : { tls: readTlsFiles(config.tls) }) };
   const { master, nodes, username, password } = config.sentinel;
   if (nodes.length === 0) throw new UsageError('redis backend: sentinel.nodes is empty');
   const addresses = nodes.map((node) => {
@@ -96,6 +104,26 @@ function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): Re
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
   };
+}
+
+/**
+ * The PEM contents of `backend.tls`, read once at open (a renewed certificate is picked up by the
+ * next start). Throws `BackendStorageError` naming the config key and the file when one cannot be read.
+ */
+function readTlsFiles(tls: RedisTlsFiles): RedisTls {
+  const read = (key: keyof RedisTlsFiles): string | undefined => {
+    const file = tls[key];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new BackendStorageError(`redis backend: cannot read backend.tls.${key} (${file}): ${(err as Error).message}`, err);
+    }
+  };
+  const ca = read('ca');
+  const cert = read('cert');
+  const key = read('key');
+  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
 }
 
 /**
