@@ -129,4 +129,32 @@ describe('redis: a restart that loses the data, and one that does not', { timeou
       await redis.stop();
     }
   });
+
+  it('a fresh lockd on an empty server takes it for a new cluster; a lockd that outlived the loss records it there at its next call', async () => {
+    redis = await startRedis({ persistence: false });
+    const open = (node: string) => createBackend({ type: 'redis', url: redis!.url }, { cluster: 'fresh', node, ttlMs: TTL_MS, logger: pino({ level: 'silent' }) });
+    const survivor = await open('survivor');
+    try {
+      const lease = await survivor.tryAcquire('job');
+      assert.ok(lease);
+      await redis.send(['FLUSHALL']);
+      const fresh = await open('fresh');
+      try {
+        assert.equal(await fresh.dataLoss?.(), null, 'nothing tells the fresh lockd that data was lost');
+        assert.equal(fresh.health().dataLossesDetected, 0);
+        // The survivor's next call finds its epoch gone and records the loss in the fresh layout.
+        await assert.rejects(survivor.guardedPut(lease, 'runs/job/1', 'x'), /no longer held/);
+        assert.equal(survivor.health().dataLossesDetected, 1);
+        const loss = await fresh.dataLoss?.();
+        assert.ok(loss, 'the loss is recorded in the layout the fresh lockd made');
+        assert.equal(loss.epoch, (await survivor.dataLoss?.())?.epoch, 'both use the fresh layout');
+        assert.equal(fresh.health().dataLossesDetected, 0, 'the fresh lockd lost nothing itself');
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await survivor.close();
+      await redis.stop();
+    }
+  });
 });
