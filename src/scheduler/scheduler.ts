@@ -89,7 +89,10 @@ export class Scheduler {
    * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
    * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots; `START_CONCURRENCY` at a time), then arms the timer. Runs an earlier leader left
+   * slots; `START_CONCURRENCY` at a time), then arms the timer. After a loss of the backend's
+   * data that no leader has handled yet (`Backend.dataLoss`, waited for first), a job without
+   * state is not new but lost: its slots since the data was last seen intact are recorded missed
+   * (`backend_data_loss`, none run), and `losses/<epoch>` is written once they all are. Runs an earlier leader left
    * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
    * background once `start()` has returned (or thrown), before any slot of that job; `idle()`
    * waits for them. Reads that time out are

@@ -64,8 +64,6 @@ export interface LuaScript {
   readonly sha1: string;
   /** Whether it may change data: only such scripts wait for replicas (`min_replicas_ack`). */
   readonly writes: boolean;
-  /** Whether it takes `P meta` and the epoch first (see "Epoch check" above). */
-  readonly epochChecked: boolean;
 }
 
 const PRELUDE = `
@@ -127,7 +125,7 @@ const UNCHECKED = new Set(['init', 'recover', 'reap']);
 
 function script(name: string, body: string): LuaScript {
   const source = `${PRELUDE}\n${UNCHECKED.has(name) ? '' : EPOCH_CHECK}\n${body.trim()}\n`;
-  return { name, source, sha1: createHash('sha1').update(source).digest('hex'), writes: !READ_ONLY.has(name), epochChecked: !UNCHECKED.has(name) };
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex'), writes: !READ_ONLY.has(name) };
 }
 
 export const SCRIPTS = {
