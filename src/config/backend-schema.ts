@@ -94,14 +94,24 @@ function readRedis(reader: ConfigReader, fields: Map<string, Entry>, parent: Ent
     reader.report(sentinelEntry.key, 'backend: set either url or sentinel, not both');
     return undefined;
   }
-  if (sentinelEntry?.value !== undefined) return readSentinel(reader, sentinelEntry);
+  const tlsEntry = fields.get('tls');
+  const tls = readTls(reader, tlsEntry);
+  if (sentinelEntry?.value !== undefined) {
+    // The sentinels and the nodes they name would each need TLS settings of their own.
+    if (tlsEntry?.value !== undefined) reader.report(tlsEntry.key, 'backend: tls is for a rediss:// url; Sentinel over TLS is not implemented');
+    return readSentinel(reader, sentinelEntry);
+  }
   if (urlEntry?.value === undefined) {
     reader.report(parent.key, 'backend: one of url or sentinel is required');
     return undefined;
   }
   const url = checked(reader, urlEntry, reader.string(urlEntry), checkRedisUrl);
   if (reader.origin === 'file') rejectLiteralPassword(reader, urlEntry, 'redis://lockd:${REDIS_PASSWORD}@host:6379');
-  return url === undefined ? undefined : { type: 'redis', url };
+  if (tlsEntry !== undefined && tls !== undefined && url !== undefined && !/^rediss:/i.test(url)) {
+    reader.report(tlsEntry.key, 'backend: tls needs a rediss:// url (redis:// is not encrypted)');
+    return undefined;
+  }
+  return url === undefined ? undefined : { type: 'redis', url, ...(tls === undefined ? {} : { tls }) };
 }
 
 /** `backend.sentinel`: master name, sentinel addresses, data-node credentials, min_replicas_ack. */

@@ -2,7 +2,7 @@ import type { EnumSpec, IntegerSpec, ListSpec, MappingSpec, StringSpec, Variants
 
 const TLS = {
   kind: 'mapping',
-  description: 'TLS to etcd or PostgreSQL: CA bundle, and a client certificate with its key',
+  description: 'TLS to etcd, PostgreSQL or Redis (rediss://): CA bundle, and a client certificate with its key',
   keys: {
     ca: { kind: 'string', description: 'PEM file of the CA(s) that signed the servers\' certificates' } satisfies StringSpec,
     cert: { kind: 'string', description: 'PEM file of the client certificate (set with key)' } satisfies StringSpec,
@@ -111,6 +111,7 @@ export const BACKEND_SPEC = {
           description: 'redis://[user:${PASSWORD}@]host:port[/db], rediss:// for TLS; a password only through ${VAR}',
         } satisfies StringSpec,
         sentinel: SENTINEL,
+        tls: TLS,
       },
       exactlyOne: [['url', 'sentinel']],
     },

@@ -64,7 +64,7 @@ export type BackendConfig =
   | { type: 'zookeeper'; connect: string; auth?: { scheme: 'digest'; credentials: string } }
   | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } }
   /** One Redis primary by `url`, or the primary a set of sentinels names (exactly one of them). */
-  | { type: 'redis'; url: string }
+  | { type: 'redis'; url: string; tls?: { ca?: string; cert?: string; key?: string } }
   | { type: 'redis'; sentinel: RedisSentinelConfig };
 
 /** `backend.sentinel` of Redis: which master, whom to ask, how many replicas confirm a write. */

@@ -81,8 +81,29 @@ export interface KeyValue {
   value: string;
 }
 
+/**
+ * A loss of the backend's data that the backend detected and recorded (Redis restarted without
+ * persistence, or with its AOF/RDB lost): every session, lock, run record and job state of the
+ * lost data is gone, and a new, empty layout (`epoch`) is in force.
+ */
+export interface DataLoss {
+  /** The id of the layout made after the loss. */
+  epoch: string;
+  /** The id of the layout that was lost. */
+  lostEpoch: string;
+  /**
+   * Epoch ms: the latest time any lockd that reported the loss had seen the lost data intact (a
+   * call answered). Nothing was recorded in the lost data after it; slots up to it may have run.
+   */
+  aliveUntilMs: number;
+  /** Epoch ms by the backend's clock: when the loss was first recorded. */
+  detectedAtMs: number;
+}
+
 /** Health of the backend session, for `/readyz` and `lockd_backend_up`. */
 export interface BackendHealth {
+  /** How many losses of the backend's data this process detected (`lockd_backend_data_loss_total`); absent where a backend cannot tell. */
+  dataLossesDetected?: number;
   up: boolean;
   /** Why it is not up (e.g. `keep-alive not acknowledged for 4.1s`). */
   reason?: string;
@@ -155,6 +176,15 @@ export interface Backend {
    * Throws `BackendUnavailableError` when the database cannot be reached.
    */
   holdAdvisoryLock?(lease: Lease, key: bigint): Promise<boolean>;
+  /**
+   * Redis only (other backends keep their data or lose it only with their quorum): the last loss of
+   * the data this backend's store recorded (see `DataLoss`), or null when it records none. Resolves
+   * only once the loss is a TTL old by the backend's clock, so that every lockd that was running
+   * on the lost data has made a call, noticed the loss and reported when it last saw the data
+   * intact (`aliveUntilMs` is then final). Rejects with the signal's reason when `signal` aborts,
+   * and with `BackendUnavailableError` when the backend cannot be reached.
+   */
+  dataLoss?(opts?: { signal?: AbortSignal }): Promise<DataLoss | null>;
   /** Unguarded write, for requests anyone may make (e.g. `lockd trigger`). */
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;

@@ -68,6 +68,17 @@ export class LockdMetrics {
     registers: [this.registry],
     collect: (): void => this.leaseRemaining.set(Math.max(0, (this.health().sessionRemainingMs ?? 0) / 1000)),
   });
+  private dataLossesCounted = 0;
+  readonly backendDataLoss: Counter = new Counter({
+    name: 'lockd_backend_data_loss_total',
+    help: 'Times this replica found that the backend had lost lockd\'s data (Redis restarted without persistence, or lost its AOF/RDB)',
+    registers: [this.registry],
+    collect: (): void => {
+      const detected = this.health().dataLossesDetected ?? 0;
+      if (detected > this.dataLossesCounted) this.backendDataLoss.inc(detected - this.dataLossesCounted);
+      this.dataLossesCounted = detected;
+    },
+  });
   /** Set once from the backend's `ttlMs`, so alerts can compare `lockd_lease_remaining_seconds` with it. */
   readonly leaseTtl = new Gauge({
     name: 'lockd_lease_ttl_seconds',

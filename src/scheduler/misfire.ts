@@ -30,7 +30,9 @@ export interface BacklogPlan {
  *   ones); every other is missed.
  * Missed slots other than `misfire_skip` get `staleReason`: `no_leader` when a new leader takes
  * over, `deadline` when a running scheduler finds several slots due at once (a pause, a wall-clock
- * step forward; the scheduler then plans `skip` as `run_once`).
+ * step forward; the scheduler then plans `skip` as `run_once`). `backend_data_loss` (the slots
+ * after the backend lost the job's state) runs nothing, whatever the policy: every slot is missed
+ * with that reason, since the lost records cannot tell which of them ran.
  *
  * Work is capped so a job every second that was down for a year cannot stall a new leader: at
  * most `MAX_BACKLOG_SLOTS` slots are enumerated, newest first; only the newest `job.history` of
@@ -42,8 +44,9 @@ export function planBacklog(
   job: Pick<JobConfig, 'schedule' | 'timezone' | 'misfire' | 'deadlineMs' | 'history'>,
   afterMs: number,
   nowMs: number,
-  staleReason: Extract<NotRunReason, 'no_leader' | 'deadline' | 'clock_step'>,
+  staleReason: Extract<NotRunReason, 'no_leader' | 'deadline' | 'clock_step' | 'backend_data_loss'>,
 ): BacklogPlan {
+  const misfire = staleReason === 'backend_data_loss' ? 'skip' : job.misfire;
   const newestFirst: number[] = [];
   let truncated = false;
   if (nowMs > afterMs) {
@@ -59,10 +62,10 @@ export function planBacklog(
   }
   const withinDeadline = (slot: number): boolean => nowMs - slot <= job.deadlineMs;
   const run: number[] = [];
-  if (job.misfire === 'run_once') {
+  if (misfire === 'run_once') {
     const latest = newestFirst[0];
     if (latest !== undefined && withinDeadline(latest)) run.push(latest);
-  } else if (job.misfire === 'run_all') {
+  } else if (misfire === 'run_all') {
     for (const slot of newestFirst) {
       if (run.length === MAX_RUN_ALL || !withinDeadline(slot)) break;
       run.push(slot);
@@ -74,7 +77,7 @@ export function planBacklog(
     run: run.reverse(),
     missed: missedNewestFirst.slice(0, Math.max(0, job.history)).reverse(),
     missedCount: missedNewestFirst.length,
-    reason: job.misfire === 'skip' ? 'misfire_skip' : staleReason,
+    reason: job.misfire === 'skip' && staleReason !== 'backend_data_loss' ? 'misfire_skip' : staleReason,
     newest: newestFirst[0],
     truncated,
   };

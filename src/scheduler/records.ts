@@ -18,7 +18,8 @@ export type NotRunReason =
   | 'misfire_skip' // misfire: skip
   | 'deadline' // the slot could not start before its deadline (queue wait, late start)
   | 'leadership_lost' // leadership was lost between the slot and the start
-  | 'clock_step'; // the wall clock stepped forward over the slot (and the majority of replicas agreed with it); misfire policy applied
+  | 'clock_step' // the wall clock stepped forward over the slot (and the majority of replicas agreed with it); misfire policy applied
+  | 'backend_data_loss'; // the backend lost its data (Redis restarted without persistence) after the last slot known handled: never caught up
 
 /** `runs/<job>/<slot ms>`: one record per slot (or manual run), created if absent, then updated. */
 export interface RunRecord {
@@ -70,6 +71,12 @@ export const runKey = (job: string, slot: number, manual = false): string => `ru
 /** The key of `record` (see `runKey`). */
 export const recordKey = (record: Pick<RunRecord, 'job' | 'slot' | 'manual'>): string => runKey(record.job, record.slot, record.manual === true);
 export const jobStateKey = (job: string): string => `jobs/${job}`;
+/**
+ * `losses/<epoch>`: written (guarded) by the first leader that has handled a backend data loss
+ * (`Backend.dataLoss`: every job without state had the slots since the loss recorded missed), so
+ * that a later leader treats a job without state as new again.
+ */
+export const dataLossKey = (epoch: string): string => `losses/${epoch}`;
 /** `<job>:<slot ms>`, and `<job>:<ms>m` for a manual run. */
 export const runId = (job: string, slot: number, manual = false): string => `${job}:${slot}${manual ? 'm' : ''}`;
 /** The epoch ms a key below `runsPrefix(job)` names (`suffix` is the part after the prefix); NaN for anything else. */

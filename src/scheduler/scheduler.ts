@@ -1,5 +1,5 @@
 import type { JobConfig } from '../config/types.js';
-import type { FencingToken } from '../election/backend.js';
+import type { DataLoss, FencingToken } from '../election/backend.js';
 import { settleOrphanRuns } from './orphan-runs.js';
 import { LeadershipLostError, UsageError } from '../errors.js';
 import { raceAbort } from './abortable.js';
@@ -14,7 +14,8 @@ import type { SlotEntry } from './slot-queue.js';
 import { SlotTimer } from './slot-timer.js';
 import { LoopSlice } from './loop-slice.js';
 import { ClockWatch } from './clock-watch.js';
-import { readJobStates, START_CONCURRENCY } from './start-reads.js';
+import { dataLossKey } from './records.js';
+import { readJobStates, START_CONCURRENCY, whileLeading } from './start-reads.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -88,7 +89,10 @@ export class Scheduler {
    * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
    * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots; `START_CONCURRENCY` at a time), then arms the timer. Runs an earlier leader left
+   * slots; `START_CONCURRENCY` at a time), then arms the timer. After a loss of the backend's
+   * data that no leader has handled yet (`Backend.dataLoss`, waited for first), a job without
+   * state is not new but lost: its slots since the data was last seen intact are recorded missed
+   * (`backend_data_loss`, none run), and `losses/<epoch>` is written once they all are. Runs an earlier leader left
    * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
    * background once `start()` has returned (or thrown), before any slot of that job; `idle()`
    * waits for them. Reads that time out are
@@ -110,6 +114,8 @@ export class Scheduler {
     if (this.#started) throw new UsageError('Scheduler.start() was already called');
     if (!this.#ctx.leader.isValid()) throw new LeadershipLostError('not starting to schedule: the leader lease is no longer valid');
     this.#started = true;
+    const loss = await this.#unhandledDataLoss();
+    opts.signal?.throwIfAborted();
     const now = this.#ctx.clock.now();
     let slice = new LoopSlice(YIELD_EVERY_MS);
     const trackers: JobTracker[] = [];
@@ -139,16 +145,20 @@ export class Scheduler {
       });
     }
     const baselines: Promise<void>[] = [];
+    /** Per job whose state the data loss took, the end of its missed records in its line. */
+    const lossRecorded: Promise<void>[] = [];
     slice = new LoopSlice(YIELD_EVERY_MS);
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
       if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
+      else if (loss && this.#backlog(t, loss.aliveUntilMs, now, 'backend_data_loss') > 0) lossRecorded.push(t.line.enqueue(() => Promise.resolve()));
       else baselines.push(writes.run(() => this.#baseline(t, now)));
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
       if (slice.over()) await slice.yield();
     }
     await Promise.all(baselines);
+    if (loss) this.#track(Promise.all(lossRecorded).then(() => this.#markLossHandled(loss)));
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
     // The job set may have been replaced (SIGHUP) while this started: schedule the current one.
@@ -320,13 +330,44 @@ export class Scheduler {
     );
   }
 
+  /**
+   * The backend's record of a loss of its data (`Backend.dataLoss`, which waits until the loss is a
+   * TTL old), unless a leader has handled it already (`losses/<epoch>` exists); null when none.
+   * Retried while the backend is unreachable, as long as the lease is valid.
+   */
+  async #unhandledDataLoss(): Promise<DataLoss | null> {
+    const { backend, leader, logger } = this.#ctx;
+    const read = backend.dataLoss?.bind(backend);
+    if (read === undefined) return null;
+    const loss = await whileLeading(this.#ctx, 'reading the record of a backend data loss', () => read({ signal: leader.signal }));
+    if (loss === null) return null;
+    if ((await whileLeading(this.#ctx, 'reading whether the data loss was handled', () => backend.get(dataLossKey(loss.epoch)))) !== undefined) return null;
+    logger.error(
+      { lostEpoch: loss.lostEpoch, epoch: loss.epoch, aliveUntil: new Date(loss.aliveUntilMs).toISOString() },
+      'the backend lost lockd\'s data: the slots of every job without state since the data was last seen intact are recorded missed (backend_data_loss), none is caught up',
+    );
+    return loss;
+  }
+
+  /** Writes `losses/<epoch>` once every job's missed records for the loss are in (see `#unhandledDataLoss`). */
+  async #markLossHandled(loss: DataLoss): Promise<void> {
+    if (this.#stopped) return;
+    const value = JSON.stringify({ ...loss, handledBy: this.#ctx.node, handledAt: new Date(this.#ctx.clock.now()).toISOString() });
+    try {
+      await this.#ctx.backend.guardedPut(this.#ctx.leader, dataLossKey(loss.epoch), value, { ifAbsent: true });
+    } catch (err) {
+      this.#ctx.logger.warn({ err, epoch: loss.epoch }, 'could not record the data loss as handled; the next leader handles it again');
+    }
+  }
+
   async #baseline(t: JobTracker, now: number): Promise<void> {
     t.lastSlot ??= now;
     await t.saveState();
   }
 
   /**
-   * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`):
+   * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`;
+   * `backend_data_loss`: none runs, each is missed), and returns how many there are:
    * the slots beyond the record cap are counted in one state write, then each missed slot is
    * recorded, then the slots to run run one after another (catch-up), all before any newer slot.
    * `no_leader` (a new term) and `clock_step` (the wall clock jumped over them) follow the job's
@@ -334,14 +375,14 @@ export class Scheduler {
    * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
    * within `deadline` runs (at most `MAX_RUN_ALL`), as `run_all` would.
    */
-  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step'): void {
+  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step' | 'backend_data_loss'): number {
     const job = staleReason === 'deadline' ? { ...t.job, misfire: 'run_all' as const } : t.job;
     let plan;
     try {
       plan = planBacklog(job, afterMs, now, staleReason);
     } catch (err) {
       this.#ctx.logger.error({ err, job: t.name }, 'cannot enumerate slots');
-      return;
+      return 0;
     }
     if (plan.truncated) {
       this.#ctx.logger.warn({ job: t.name, enumerated: plan.missedCount + plan.run.length }, 'backlog larger than the enumeration cap; older slots are neither recorded nor counted');
@@ -354,6 +395,7 @@ export class Scheduler {
     if (uncounted > 0 && oldestListed !== undefined) this.#step(t, () => t.recordUncounted(uncounted, plan.reason, oldestListed - 1));
     for (const slot of plan.missed) this.#step(t, async () => void (await t.recordNotRun(slot, 'missed', plan.reason)));
     for (const slot of plan.run) this.#enqueue(t, { slot, manual: false }, 'catch-up');
+    return plan.missedCount + plan.run.length;
   }
 
   #onDue(e: SlotEntry, now: number): void {

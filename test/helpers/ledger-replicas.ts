@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { RunRecord } from '../../src/scheduler/records.js';
 import { waitForLedger } from './ledger.js';
-import { LockdCluster, type ProcessBackendTarget } from './lockd-cluster.js';
+import { LockdCluster, type ClusterOptions, type ProcessBackendTarget } from './lockd-cluster.js';
 import { runLockd } from './lockd-process.js';
 import { waitFor } from './wait-for.js';
 
@@ -15,12 +15,15 @@ export interface LedgerRun {
 
 /**
  * Replicas a, b, c on `target` running one job, `ledger`, on `schedule`, with `jobExtra` (YAML
- * lines of the job, indented 4); resolves once one leads and the ledger has two lines. Each run
+ * lines of the job, indented 4) and `extraYamlFor` (top-level YAML of one replica); resolves once one leads and the ledger has two lines. Each run
  * appends `$LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE <start ms>`: the slot, token and
  * node for the ledger's invariants, the child's start time for start delays (`ledgerStarts`).
  */
-export async function startLedgerReplicas(target: ProcessBackendTarget, opts: { ttlMs: number; schedule: string; jobExtra?: string }): Promise<LedgerRun> {
-  const cluster = new LockdCluster(target, { ttl: `${opts.ttlMs / 1000}s` });
+export async function startLedgerReplicas(
+  target: ProcessBackendTarget,
+  opts: { ttlMs: number; schedule: string; jobExtra?: string; extraYamlFor?: ClusterOptions['extraYamlFor'] },
+): Promise<LedgerRun> {
+  const cluster = new LockdCluster(target, { ttl: `${opts.ttlMs / 1000}s`, ...(opts.extraYamlFor && { extraYamlFor: opts.extraYamlFor }) });
   const ledger = cluster.file('ledger');
   const command = `echo "$LOCKD_SCHEDULED_AT $LOCKD_FENCING_TOKEN $LOCKD_NODE $(date +%s%3N)" >> '${ledger}'`;
   const job = ['  ledger:', `    schedule: "${opts.schedule}"`, `    run: ${JSON.stringify(command)}`, ...(opts.jobExtra ? [`    ${opts.jobExtra}`] : [])].join('\n');

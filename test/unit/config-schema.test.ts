@@ -144,6 +144,21 @@ describe('backend', () => {
     assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: one of url or sentinel is required', '3:3: unknown key "schema"']);
   });
 
+  it('reads backend.tls of a rediss:// url (CA, client certificate and key), and refuses it elsewhere at the tls key', () => {
+    const TLS_URL = ['backend:', '  type: redis', '  url: rediss://cache:6380'];
+    assert.deepEqual(parseConfig(lines(...TLS_URL, '  tls: { ca: ca.pem, cert: c.pem, key: k.pem }'), 'c.yaml', {}).backend, {
+      type: 'redis',
+      url: 'rediss://cache:6380',
+      tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' },
+    });
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: redis://cache:6379', '  tls: { ca: ca.pem }')), ['4:3: backend: tls needs a rediss:// url (redis:// is not encrypted)']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', "  sentinel: { master: m, nodes: ['h:26379'] }", '  tls: { ca: ca.pem }')), [
+      '4:3: backend: tls is for a rediss:// url; Sentinel over TLS is not implemented',
+    ]);
+    assert.deepEqual(problems(lines(...TLS_URL, '  tls: { cert: c.pem }')), ['4:10: tls: set both cert and key, or neither']);
+    assert.deepEqual(problems(lines(...TLS_URL, '  tls: { ca: "" }')), ['4:14: must not be empty']);
+  });
+
   it('reads a Redis Sentinel backend: master, nodes, password from the environment, min_replicas_ack (default 0)', () => {
     const text = lines(
       'backend:',

@@ -46,6 +46,16 @@ describe('per-job metrics', () => {
     assert.match(text, /^lockd_storage_budget_bytes 536870912$/m);
   });
 
+  it('counts the backend data losses the backend detected (lockd_backend_data_loss_total)', async () => {
+    const metrics = new LockdMetrics({ processMetrics: false });
+    let detected = 0;
+    metrics.bindHealth(() => ({ up: true, dataLossesDetected: detected }));
+    assert.match(await scrapeText(metrics), /^lockd_backend_data_loss_total 0$/m);
+    detected = 2;
+    assert.match(await scrapeText(metrics), /^lockd_backend_data_loss_total 2$/m);
+    assert.match(await scrapeText(metrics), /^lockd_backend_data_loss_total 2$/m);
+  });
+
   it('escapes label values, and names every family once even before it has samples', async () => {
     const metrics = new LockdMetrics({ processMetrics: false });
     metrics.schedulerEvents().slotMissed?.('job', 'backend said "no"\\n\nagain');

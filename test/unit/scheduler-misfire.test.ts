@@ -37,6 +37,15 @@ describe('planBacklog', () => {
     assert.equal(plan.reason, 'misfire_skip');
   });
 
+  it('backend_data_loss: nothing runs whatever the policy, every slot is missed with that reason', () => {
+    for (const misfire of ['run_once', 'run_all', 'skip'] as const) {
+      const plan = planBacklog(hourly({ misfire, deadlineMs: 10 * HOUR }), T('10:00'), T('13:00'), 'backend_data_loss');
+      assert.deepEqual(plan.run, [], misfire);
+      assert.deepEqual(plan.missed, [T('11:00'), T('12:00'), T('13:00')], misfire);
+      assert.equal(plan.reason, 'backend_data_loss', misfire);
+    }
+  });
+
   it('run_all: each slot within the deadline runs, oldest first; older ones are missed', () => {
     const plan = planBacklog(hourly({ misfire: 'run_all', deadlineMs: 2 * HOUR }), T('08:00'), T('13:00'), 'deadline');
     assert.deepEqual(plan.run, [T('11:00'), T('12:00'), T('13:00')]);

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { RedisSentinelConfig } from '../../config/types.js';
 import { parseHostPort } from '../../config/host-port.js';
@@ -7,7 +9,7 @@ import { renewalIntervalMs } from '../fencing-window.js';
 import { RowBackend } from '../rows/row-backend.js';
 import { redisChangeFeed } from './redis-change-feed.js';
 import { RedisKeys } from './redis-keys.js';
-import { RedisLink, type RedisConnectOptions, type RedisTarget } from './redis-link.js';
+import { RedisLink, type RedisConnectOptions, type RedisTarget, type RedisTls } from './redis-link.js';
 import { redisReaper } from './redis-reaper.js';
 import { sentinelLocator } from './redis-sentinel.js';
 import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
@@ -17,18 +19,30 @@ import { RedisStore } from './redis-store.js';
 const MIN_TTL_MS = 1000;
 /** Statement connections per backend (besides one each for renewals, the reaper and the subscriber). */
 const STATEMENT_LINKS = 2;
+/** `format` of the cluster's meta hash. */
+const FORMAT = 'lockd';
 
 /**
  * The `backend` section for Redis: one primary named by `url` (`redis://[user:password@]host:port[/db]`,
  * or `rediss://` for TLS), or the primary that Redis Sentinel names (`sentinel`); exactly one.
  */
-export type RedisConfig = { type: 'redis'; url: string } | { type: 'redis'; sentinel: RedisSentinelConfig };
+export type RedisConfig = { type: 'redis'; url: string; tls?: RedisTlsFiles } | { type: 'redis'; sentinel: RedisSentinelConfig };
+
+/** `backend.tls` of a `rediss://` url: PEM file paths (CA bundle, client certificate and its key). */
+export interface RedisTlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
 
 /**
  * Opens the Redis backend: the row core (src/election/rows) on a `RedisStore`, over one primary
  * (standalone, or found through Sentinel before every connect; 7.0 or later). Keys live under
- * `lockd:{<cluster>}:` (one hash slot); the layout's format is written on first use and checked on
- * every open. Throws `UsageError` for a TTL below 1 s or a bad sentinel address,
+ * `lockd:{<cluster>}:` (one hash slot); the layout's format and epoch are written on first use and
+ * checked on every open, and the epoch by every script after: a restart that lost the data is
+ * detected, logged, counted and recorded (`dataLoss`; redis-store.ts). A meta that is missing at
+ * open is taken for a new cluster (nothing tells it from a wiped one); a lockd still running on the
+ * lost data records the loss in it at its next call. Throws `UsageError` for a TTL below 1 s or a bad sentinel address,
  * `BackendStorageError` for a replica (by `url`), a foreign or newer layout, failed
  * authentication or a missing permission, and `BackendUnavailableError` when the server cannot be
  * reached (or no sentinel names a primary). The URL and password are never logged. With
@@ -56,13 +70,15 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   };
   const link = (label: string): RedisLink => new RedisLink(connect, label);
   const setup = link('setup');
+  let epoch: string;
   try {
-    const answer = await setup.script(SCRIPTS.init, [keys.meta], ['lockd', String(REDIS_FORMAT_VERSION), String(REDIS_UPGRADABLE_VERSION)], statementMs, 'check the data format');
-    if (answer !== 'ok') {
+    const answer = String(await setup.script(SCRIPTS.init, [keys.meta], [FORMAT, String(REDIS_FORMAT_VERSION), String(REDIS_UPGRADABLE_VERSION), randomUUID()], statementMs, 'check the data format'));
+    if (!answer.startsWith('epoch:')) {
       throw new BackendStorageError(
-        `redis backend: ${keys.meta} holds ${String(answer)}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,
+        `redis backend: ${keys.meta} holds ${answer}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,
       );
     }
+    epoch = answer.slice('epoch:'.length);
     await checkServerConfig(setup, statementMs, logger);
   } finally {
     setup.close();
@@ -70,15 +86,16 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const reaper = redisReaper(keys, link('reaper'), { ttlMs: common.ttlMs, pollMs: Math.min(500, common.ttlMs / 4), deadlineMs: renewMs, logger });
   const changes = redisChangeFeed({ connect, channel: keys.channel, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
-  const store = new RedisStore(keys, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper);
+  const epochs = { epoch, format: FORMAT, version: String(REDIS_FORMAT_VERSION), ttlMs: common.ttlMs, logger };
+  const store = new RedisStore(keys, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper, epochs);
   reaper.start();
-  logger.debug({ cluster: common.cluster }, 'redis opened');
+  logger.debug({ cluster: common.cluster, epoch }, 'redis opened');
   return new RowBackend(store, { kind: 'redis', ttlMs: common.ttlMs, logger, watch: common.sessionWatch ?? noSessionWatch });
 }
 
 /** The URL, or a lookup of the primary through the sentinels (each asked within `timeoutMs`). */
 function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): RedisTarget {
-  if (!('sentinel' in config)) return { kind: 'url', url: config.url };
+  if (!('sentinel' in config)) return { kind: 'url', url: config.url, ...(config.tls === undefined ? {} : { tls: readTlsFiles(config.tls) }) };
   const { master, nodes, username, password } = config.sentinel;
   if (nodes.length === 0) throw new UsageError('redis backend: sentinel.nodes is empty');
   const addresses = nodes.map((node) => {
@@ -96,6 +113,26 @@ function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): Re
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
   };
+}
+
+/**
+ * The PEM contents of `backend.tls`, read once at open (a renewed certificate is picked up by the
+ * next start). Throws `BackendStorageError` naming the config key and the file when one cannot be read.
+ */
+function readTlsFiles(tls: RedisTlsFiles): RedisTls {
+  const read = (key: keyof RedisTlsFiles): string | undefined => {
+    const file = tls[key];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new BackendStorageError(`redis backend: cannot read backend.tls.${key} (${file}): ${(err as Error).message}`, err);
+    }
+  };
+  const ca = read('ca');
+  const cert = read('cert');
+  const key = read('key');
+  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ErrorReply } from 'redis';
 import { BackendStorageError, BackendUnavailableError, LockdError } from '../../errors.js';
+import { EPOCH_MISMATCH } from './redis-scripts.js';
 
 /** Error reply prefixes after which the same call may succeed later. */
 const RETRYABLE_REPLIES = new Set([
@@ -10,6 +11,21 @@ const RETRYABLE_REPLIES = new Set([
   'MASTERDOWN',
   'NOREPLICAS', // min-replicas-to-write not met
 ]);
+
+/**
+ * A script refused to run because the cluster's `meta` holds another epoch than the caller opened,
+ * or none (redis-scripts.ts, "Epoch check"): the data the caller knew is gone. Nothing was read or
+ * written. Retryable: the store records the loss and repeats the call in the epoch now in force.
+ */
+export class EpochMismatchError extends BackendUnavailableError {
+  constructor(
+    /** The epoch the meta holds; '' when the meta is gone. */
+    readonly found: string,
+    what: string,
+  ) {
+    super(`redis backend: ${what}: lockd's data in Redis is not the data this process opened (${found === '' ? 'no meta' : `epoch ${found}`}): the server lost it`);
+  }
+}
 
 /** A server's error reply (node-redis `ErrorReply`), as opposed to a transport failure. */
 function isErrorReply(err: unknown): boolean {
@@ -30,6 +46,7 @@ export function translateRedisError(err: unknown, what: string, viaSentinel = fa
   const message = err instanceof Error ? err.message : String(err);
   if (!isErrorReply(err)) return new BackendUnavailableError(`redis backend: ${what}: ${message}`, err);
   const code = /^[A-Z]+/.exec(message)?.[0] ?? '';
+  if (code === EPOCH_MISMATCH) return new EpochMismatchError(message.slice(EPOCH_MISMATCH.length).trim(), what);
   if (RETRYABLE_REPLIES.has(code)) return new BackendUnavailableError(`redis backend: ${what}: ${message}`, err);
   if (code === 'READONLY') {
     if (viaSentinel) return new BackendUnavailableError(`redis backend: ${what}: the server was demoted to a replica (a failover); finding the new primary`, err);

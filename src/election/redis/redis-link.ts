@@ -24,6 +24,8 @@ export type RedisTarget =
       kind: 'url';
       /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
       url: string;
+      /** For `rediss://`: the CA bundle and client certificate (PEM); the server is always verified. */
+      tls?: RedisTls;
     }
   | {
       kind: 'sentinel';
@@ -32,6 +34,13 @@ export type RedisTarget =
       username?: string;
       password?: string;
     };
+
+/** PEM contents for a `rediss://` connection: the CA(s) to verify the server by, a client certificate and its key. */
+export interface RedisTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
 
 /** How every connection of the backend is opened. */
 export interface RedisConnectOptions {
@@ -202,7 +211,7 @@ export class RedisLink {
     const socket = { connectTimeout: this.options.connectTimeoutMs, reconnectStrategy: false as const, keepAlive: true, noDelay: true };
     const where =
       target.kind === 'url'
-        ? { url: target.url, socket }
+        ? { url: target.url, socket: { ...socket, ...target.tls } }
         : { username: target.username, password: target.password, socket: { ...socket, ...address } };
     const client = createClient({ ...where, RESP: 2, name: this.options.clientName, disableOfflineQueue: true }) as unknown as RedisRawClient;
     // Without a listener an error would crash the process; the next call reconnects.

@@ -6,7 +6,10 @@ import { createHash } from 'node:crypto';
  * see redis-keys.ts) and takes the change channel as an argument (channels are not keys).
  *
  * Layout (P = `lockd:{<cluster>}:`):
- * - `P meta` hash: `format` = lockd, `version` = REDIS_FORMAT_VERSION.
+ * - `P meta` hash: `format` = lockd, `version` = REDIS_FORMAT_VERSION, `epoch` = a random id
+ *   written when the layout is created; after a loss of the data (see `recover`) also
+ *   `lost_epoch`, `lost_after` (ms: the latest time a lockd saw the lost data intact) and
+ *   `lost_at` (the server's ms when the loss was recorded).
  * - `P rev` counter: INCR'd for every fencing token and every kv revision.
  * - `P sess` hash sid → session info; `P ren` hash sid → renewal count; `P exp` zset sid → expiry
  *   (ms by the server's `TIME`); `P rtime` hash sid → the server's `TIME` (ms) of its open or last
@@ -30,6 +33,13 @@ import { createHash } from 'node:crypto';
  * restart without persistence, or AOF `everysec`, loses the counter's tail (as long as the
  * server's clock is not set back further than what was lost); µs since 1970 (~1.8e15) stay far
  * below 2^53.
+ *
+ * **Epoch check.** Every script but `init`, `recover` and `reap` takes `P meta` as its first key and the
+ * epoch the caller opened as its first argument, and refuses to run (error reply `LOCKDEPOCH
+ * <epoch found>`, nothing read or written) unless the meta holds that epoch: a restart that lost
+ * the data (no persistence, a wiped AOF/RDB, FLUSHALL) is noticed by the very next call of every
+ * lockd, before it reads or writes anything of the new, empty keyspace. The prelude takes the two
+ * off KEYS and ARGV, so each body indexes its own keys and arguments from 1.
  *
  * No Redis key TTL is used: a session dies only by `reap` (rules in silence-watch.ts) or by its
  * owner ending it, so a server clock step cannot expire anything. Tokens and revisions are
@@ -93,34 +103,104 @@ local function write_value(rev, kv, kvrev, kvidx, key, value)
 end
 `;
 
+/** Takes `P meta` and the caller's epoch off KEYS and ARGV; refuses the call when the meta holds another epoch, or none. */
+const EPOCH_CHECK = `
+local META, EPOCH = table.remove(KEYS, 1), table.remove(ARGV, 1)
+local found_epoch = redis.call('HGET', META, 'epoch')
+if found_epoch ~= EPOCH then return redis.error_reply('LOCKDEPOCH ' .. (found_epoch or '')) end
+`;
+
+/** The error reply prefix of a failed epoch check. */
+export const EPOCH_MISMATCH = 'LOCKDEPOCH';
+
 /** The scripts that never change data (no replica confirmation needed: see redis-replica-ack.ts). */
-const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint']);
+const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint', 'dataLoss']);
+/**
+ * The scripts that run without the epoch check: `init` and `recover` create or adopt the epoch;
+ * `reap` deletes a session only if it still has the renewal count the reaper read (a random
+ * session id never recurs in other data, so in lost-and-replaced data it finds nothing to delete),
+ * and runs on the reaper's connection, which the store does not drive.
+ */
+const UNCHECKED = new Set(['init', 'recover', 'reap']);
 
 function script(name: string, body: string): LuaScript {
-  const source = `${PRELUDE}\n${body.trim()}\n`;
+  const source = `${PRELUDE}\n${UNCHECKED.has(name) ? '' : EPOCH_CHECK}\n${body.trim()}\n`;
   return { name, source, sha1: createHash('sha1').update(source).digest('hex'), writes: !READ_ONLY.has(name) };
 }
 
 export const SCRIPTS = {
   /**
-   * KEYS meta; ARGV format, version, the version it upgrades. Creates the meta hash (or marks the
-   * upgradable version as the current one), or returns what it holds: 'ok' or 'format:<f>:<v>'.
+   * KEYS meta; ARGV format, version, the version it upgrades, a new epoch id. Creates the meta hash
+   * with the new epoch (a missing meta is a new layout: nothing tells it from a wiped one, see
+   * `recover`), gives an epoch to a meta an older lockd wrote without one, marks the upgradable
+   * version as the current one; returns 'epoch:<epoch>', or 'format:<f>:<v>' for a foreign or
+   * newer layout (untouched).
    */
   init: script(
     'init',
     `
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'version', ARGV[2])
-  return 'ok'
+  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'version', ARGV[2], 'epoch', ARGV[4])
+  return 'epoch:' .. ARGV[4]
 end
 local f = redis.call('HGET', KEYS[1], 'format') or ''
 local v = redis.call('HGET', KEYS[1], 'version') or ''
-if f == ARGV[1] and v == ARGV[2] then return 'ok' end
-if f == ARGV[1] and v == ARGV[3] then
-  redis.call('HSET', KEYS[1], 'version', ARGV[2])
-  return 'ok'
+if f ~= ARGV[1] or (v ~= ARGV[2] and v ~= ARGV[3]) then return 'format:' .. f .. ':' .. v end
+if v == ARGV[3] then redis.call('HSET', KEYS[1], 'version', ARGV[2]) end
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
+return 'epoch:' .. redis.call('HGET', KEYS[1], 'epoch')
+`,
+  ),
+
+  /**
+   * KEYS meta; ARGV format, version, the epoch the caller opened (now gone), a new epoch id, the
+   * caller's last time (ms) it saw its epoch intact. Run by a lockd whose call found another epoch
+   * or none: its data was lost. Returns {epoch now in force, how}:
+   * - 'created': no meta (the server restarted empty): a new layout with the new epoch, recording
+   *   the loss of the caller's epoch (`lost_epoch`, `lost_after`, `lost_at` = the server's now);
+   * - 'marked': a layout without a recorded loss (made by a lockd that had known no data, e.g.
+   *   one that started after the restart): the loss of the caller's epoch is recorded in it;
+   * - 'joined': the loss of the caller's epoch is recorded already: `lost_after` becomes the later
+   *   of the two times, so that it ends up the latest time any lockd saw the old data;
+   * - 'stale': the layout records another loss (the caller missed more than one): nothing changes.
+   * 'format:<f>:<v>' for a foreign or newer layout (untouched).
+   */
+  recover: script(
+    'recover',
+    `
+local now = int(now_ms())
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'version', ARGV[2], 'epoch', ARGV[4], 'lost_epoch', ARGV[3], 'lost_after', ARGV[5], 'lost_at', now)
+  return {ARGV[4], 'created'}
 end
-return 'format:' .. f .. ':' .. v
+local f = redis.call('HGET', KEYS[1], 'format') or ''
+local v = redis.call('HGET', KEYS[1], 'version') or ''
+if f ~= ARGV[1] or v ~= ARGV[2] then return {'', 'format:' .. f .. ':' .. v} end
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local lost = redis.call('HGET', KEYS[1], 'lost_epoch')
+if not lost then
+  redis.call('HSET', KEYS[1], 'lost_epoch', ARGV[3], 'lost_after', ARGV[5], 'lost_at', now)
+  return {epoch, 'marked'}
+end
+if lost ~= ARGV[3] then return {epoch, 'stale'} end
+if tonumber(redis.call('HGET', KEYS[1], 'lost_after') or '0') < tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[1], 'lost_after', ARGV[5])
+end
+return {epoch, 'joined'}
+`,
+  ),
+
+  /**
+   * KEYS (none besides meta); ARGV (none besides the epoch). Read only: the loss the meta records,
+   * {lost_epoch, lost_after ms, lost_at ms, the server's now ms}, or an empty array for none.
+   */
+  dataLoss: script(
+    'dataLoss',
+    `
+local lost = redis.call('HGET', META, 'lost_epoch')
+if not lost then return {} end
+return {lost, redis.call('HGET', META, 'lost_after') or '0', redis.call('HGET', META, 'lost_at') or '0', int(now_ms())}
 `,
   ),
 

@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { BackendStorageError, LockdError } from '../../errors.js';
+import type { DataLoss } from '../backend.js';
+import { EpochMismatchError } from './redis-errors.js';
 import type { GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
@@ -20,6 +25,18 @@ export interface RedisDeadlines {
   statementMs: number;
 }
 
+/** What the store checks every script against, and how it records a loss of the data. */
+export interface RedisEpoch {
+  /** The epoch `init` found or made at open. */
+  epoch: string;
+  /** `format` and `version` of the layout, for `recover`. */
+  format: string;
+  version: string;
+  /** The lease TTL: a recorded loss is reported by `dataLoss` once it is this old. */
+  ttlMs: number;
+  logger: Logger;
+}
+
 /**
  * The Redis driver (src/election/rows/row-store.ts) for one cluster: each operation is one Lua
  * script of redis-scripts.ts (or one read command), under a deadline of lockd's own; a dead
@@ -31,10 +48,22 @@ export interface RedisDeadlines {
  * name: the store remembers the name of every token it queued (`rowNames`) until the entry is
  * deleted or its session ends. Only this store deletes its own entries, and it always queued them
  * first; an entry it has forgotten dies with its session.
+ *
+ * Every script is checked against the epoch the store opened (redis-scripts.ts, "Epoch check").
+ * When one finds another epoch, or none, the data was lost: the store records the loss (`recover`:
+ * a new layout, or the one another lockd made, with the time this store last saw its data
+ * intact), logs it at error level, counts it (`dataLossesDetected`), and repeats the call once in
+ * the epoch now in force. Sessions and entries of the lost data are gone there, so the next
+ * renewal, queue or guarded write of a lease of before finds it lost.
  */
 export class RedisStore implements RowStore {
   lastFailure: string | undefined;
+  dataLossesDetected = 0;
   private readonly rowNames = new Map<bigint, { name: string; session: string; member: string }>();
+  private epoch: string;
+  /** Epoch ms when a checked call last came back: the data of `epoch` was intact then. */
+  private aliveAt = Date.now();
+  private recovering: Promise<void> | undefined;
 
   constructor(
     private readonly keys: RedisKeys,
@@ -42,7 +71,29 @@ export class RedisStore implements RowStore {
     private readonly deadlines: RedisDeadlines,
     readonly changes: PushFeed,
     private readonly reaper: SilenceReaper,
-  ) {}
+    private readonly epochs: RedisEpoch,
+  ) {
+    this.epoch = epochs.epoch;
+  }
+
+  /**
+   * The loss recorded in the meta, once it is a TTL old by the server's clock (waiting for the rest
+   * of the TTL, then reading again: meanwhile other lockds may report a later `lost_after`).
+   */
+  async dataLoss(signal?: AbortSignal): Promise<DataLoss | null> {
+    for (;;) {
+      const reply = this.strings(await this.statement(SCRIPTS.dataLoss, [], [], 'read the data loss record'), 'read the data loss record');
+      if (reply.length < 4) return null;
+      const [lostEpoch, after, at, now] = reply.map((x, i) => (i === 0 ? x : Number(x))) as [string, number, number, number];
+      const waitMs = at + this.epochs.ttlMs - now;
+      if (waitMs <= 0) return { epoch: this.epoch, lostEpoch, aliveUntilMs: after, detectedAtMs: at };
+      // An abort rejects with the signal's reason (a LeadershipLostError), not with AbortError.
+      await sleep(waitMs, undefined, signal ? { signal } : {}).catch((err: unknown) => {
+        signal?.throwIfAborted();
+        throw err;
+      });
+    }
+  }
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
     const k = this.keys;
@@ -207,14 +258,57 @@ export class RedisStore implements RowStore {
     }
   }
 
+  /** Runs `script` in the current epoch; after a loss found by the epoch check, records it and runs it once more. */
   private async call(link: RedisLink, script: LuaScript, keys: readonly string[], args: readonly string[], what: string, deadlineMs: number): Promise<unknown> {
     try {
-      const reply = await link.script(script, keys, args, deadlineMs, what);
+      let reply: unknown;
+      try {
+        reply = await this.checked(link, script, keys, args, what, deadlineMs);
+      } catch (err) {
+        if (!(err instanceof EpochMismatchError)) throw err;
+        // Found the epoch another call of this store has moved to already: just repeat in it.
+        if (err.found !== this.epoch || err.found === '') await this.recover(link, deadlineMs);
+        reply = await this.checked(link, script, keys, args, what, deadlineMs);
+      }
       this.lastFailure = undefined;
       return reply;
     } catch (err) {
       throw this.failed(err as LockdError);
     }
+  }
+
+  private async checked(link: RedisLink, script: LuaScript, keys: readonly string[], args: readonly string[], what: string, deadlineMs: number): Promise<unknown> {
+    const epoch = this.epoch;
+    const reply = await link.script(script, [this.keys.meta, ...keys], [epoch, ...args], deadlineMs, what);
+    if (epoch === this.epoch) this.aliveAt = Date.now();
+    return reply;
+  }
+
+  /** Records the loss of the current epoch's data (once, however many calls found it) and moves to the epoch in force. */
+  private recover(link: RedisLink, deadlineMs: number): Promise<void> {
+    this.recovering ??= this.recoverOnce(link, deadlineMs).finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  private async recoverOnce(link: RedisLink, deadlineMs: number): Promise<void> {
+    const { format, version, logger } = this.epochs;
+    const lost = this.epoch;
+    const aliveAt = this.aliveAt;
+    const reply = await link.script(SCRIPTS.recover, [this.keys.meta], [format, version, lost, randomUUID(), String(aliveAt)], deadlineMs, 'record a loss of the data');
+    const [epoch, how] = Array.isArray(reply) ? (reply as unknown[]).map(String) : [];
+    if (epoch === undefined || how === undefined || epoch === '') {
+      throw new BackendStorageError(`redis backend: ${this.keys.meta} holds ${String(how ?? reply)} after the data was lost, not lockd format version ${version}; is another program (or a newer lockd) using these keys?`);
+    }
+    if (epoch === lost) return;
+    this.epoch = epoch;
+    this.aliveAt = Date.now();
+    this.dataLossesDetected++;
+    logger.error(
+      { lostEpoch: lost, epoch, aliveUntil: new Date(aliveAt).toISOString(), how },
+      'redis: data loss: the server lost lockd\'s data (it restarted without persistence, or lost its AOF/RDB); every session, lock, run record and job state is gone; the slots since are recorded missed (backend_data_loss), not caught up',
+    );
   }
 
   /** A token or count the scripts return as a decimal string. */

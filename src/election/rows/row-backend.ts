@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
-import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, LockView, SessionWatch } from '../backend.js';
+import type { Backend, BackendHealth, CandidateInfo, DataLoss, ElectionView, KeyValue, Lease, LockView, SessionWatch } from '../backend.js';
 import { monotonicMs } from '../../clock.js';
 import { checkSeats } from '../seats.js';
 import { parseCandidateInfo } from './candidate-info.js';
@@ -52,6 +52,7 @@ export class RowBackend implements Backend {
   /** The advisory unlock of each lease that holds one; run when the lease is released. */
   private readonly advisoryUnlocks = new WeakMap<RowLease, () => Promise<void>>();
   readonly holdAdvisoryLock?: (lease: Lease, key: bigint) => Promise<boolean>;
+  readonly dataLoss?: (opts?: { signal?: AbortSignal }) => Promise<DataLoss | null>;
   private readonly closing = new AbortController();
   private closed = false;
 
@@ -65,6 +66,14 @@ export class RowBackend implements Backend {
     this.watch = options.watch;
     const advisory = store.advisory;
     if (advisory !== undefined) this.holdAdvisoryLock = (lease, key) => this.holdAdvisory(advisory, lease, key);
+    const dataLoss = store.dataLoss?.bind(store);
+    if (dataLoss !== undefined) {
+      this.dataLoss = (opts = {}) => {
+        opts.signal?.throwIfAborted();
+        this.assertOpen();
+        return dataLoss(opts.signal);
+      };
+    }
   }
 
   async campaign(me: CandidateInfo, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
@@ -178,8 +187,10 @@ export class RowBackend implements Backend {
     const remaining = session?.remainingMs();
     const reason =
       this.store.lastFailure ?? (remaining !== undefined && remaining <= 0 ? 'self-fencing deadline passed' : undefined);
+    const losses = this.store.dataLossesDetected;
     return {
       up: reason === undefined,
+      ...(losses !== undefined && { dataLossesDetected: losses }),
       ...(reason !== undefined && { reason }),
       ...(remaining !== undefined && { sessionRemainingMs: remaining }),
     };

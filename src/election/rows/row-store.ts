@@ -23,6 +23,8 @@ import type { FeedPace } from './paced-ticker.js';
  * unreachable, timed out; for a write, the outcome may be unknown), `BackendStorageError` (not).
  */
 
+import type { DataLoss } from '../backend.js';
+
 /** A lease as the store sees it: its row's token, in `session`, for the internal name `name`. */
 export interface GuardRow {
   name: string;
@@ -75,6 +77,10 @@ export interface AdvisoryLocks {
 export interface RowStore {
   /** The message of the last failed call, cleared by the next success; for `health()`. */
   readonly lastFailure: string | undefined;
+  /** Present when the store can detect a loss of its data (Redis): how many it detected. */
+  readonly dataLossesDetected?: number;
+  /** Present when the store can detect a loss of its data: `Backend.dataLoss`. */
+  dataLoss?(signal?: AbortSignal): Promise<DataLoss | null>;
   readonly changes: ChangeFeed;
   /** Present when the store offers advisory locks (`Backend.holdAdvisoryLock`). */
   readonly advisory?: AdvisoryLocks;
