@@ -1,5 +1,3 @@
-import type { FeedPace } from './paced-ticker.js';
-
 /**
  * The driver contract of the backends that keep leases as rows: embedded (SQLite) and PostgreSQL.
  * One core (`row-backend.ts`, `row-session.ts`, `row-lease.ts`, `wait-turn.ts`) implements the
@@ -24,6 +22,7 @@ import type { FeedPace } from './paced-ticker.js';
  */
 
 import type { DataLoss } from '../backend.js';
+import type { FeedPace } from './paced-ticker.js';
 
 /** A lease as the store sees it: its row's token, in `session`, for the internal name `name`. */
 export interface GuardRow {
