@@ -1,6 +1,7 @@
-import type { Backend, BackendHealth, CandidateInfo, ElectionView, FencingToken, KeyValue, Lease, LockView } from '../../src/election/backend.js';
+import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, LockView } from '../../src/election/backend.js';
 import { checkSeats } from '../../src/election/seats.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
+import { FakeLeaseBase } from './fake-lease-base.js';
 import { FakeSeatLease, FakeSeats } from './fake-seats.js';
 import { KeyValueMap } from './key-value-map.js';
 
@@ -57,27 +58,18 @@ export class FakeStore {
 }
 
 /** A lease as the fake hands it out; `expire`/`lapse` on the backend simulate loss. */
-export class FakeLease implements Lease {
-  readonly name: string;
-  readonly token: FencingToken;
+export class FakeLease extends FakeLeaseBase {
   readonly info: CandidateInfo | undefined;
-  readonly #controller = new AbortController();
   readonly #store: FakeStore;
   readonly #backend: FakeBackend;
   readonly #lockName: string;
-  lapsed = false;
 
   constructor(store: FakeStore, backend: FakeBackend, lockName: string, token: bigint, info: CandidateInfo | undefined) {
+    super(lockName === ELECTION ? 'leader' : lockName, token, backend);
     this.#store = store;
     this.#backend = backend;
     this.#lockName = lockName;
-    this.name = lockName === ELECTION ? 'leader' : lockName;
-    this.token = token;
     this.info = info;
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
   }
 
   /** Held at the "server" right now. */
@@ -85,32 +77,22 @@ export class FakeLease implements Lease {
     return this.#store.lock(this.#lockName).holder === this;
   }
 
-  /** One fake session per backend: its leases all live in it. */
-  get sessionId(): string {
-    return this.#backend.sessionId;
-  }
-
-  isValid(): boolean {
-    return !this.lapsed && !this.#controller.signal.aborted;
-  }
-
-  remainingMs(): number {
-    return this.isValid() ? this.#backend.ttlMs : 0;
-  }
-
-  async release(): Promise<void> {
+  override async release(): Promise<void> {
     this.#backend.holding.delete(this.#lockName);
-    this.drop(new LeadershipLostError(`lease ${this.name} released`));
+    await super.release();
   }
 
-  /** Server-side removal plus local abort; hands the lock to the next waiter. */
-  drop(reason: Error): void {
+  protected describe(): string {
+    return `lease ${this.name}`;
+  }
+
+  /** Hands the lock to the next waiter. */
+  protected vacate(): void {
     const s = this.#store.lock(this.#lockName);
     if (s.holder === this) {
       s.holder = null;
       this.#store.grantNext(this.#lockName);
     }
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 }
 

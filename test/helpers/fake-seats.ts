@@ -1,21 +1,15 @@
-import type { FencingToken, Lease } from '../../src/election/backend.js';
-import { LeadershipLostError } from '../../src/errors.js';
+import type { FencingToken } from '../../src/election/backend.js';
+import { FakeLeaseBase, type FakeLeaseOwner } from './fake-lease-base.js';
 
 interface SeatWaiter {
   seats: number;
-  owner: SeatOwner;
+  owner: FakeLeaseOwner;
   grant: (lease: FakeSeatLease) => void;
 }
 
 interface SeatSet {
   holders: Set<FakeSeatLease>;
   waiters: SeatWaiter[];
-}
-
-/** Who a seat lease belongs to: its backend's session and TTL. */
-export interface SeatOwner {
-  readonly sessionId: string;
-  readonly ttlMs: number;
 }
 
 /**
@@ -38,14 +32,14 @@ export class FakeSeats {
   }
 
   /** A seat if one is free and nobody waits, else null. */
-  tryAcquire(name: string, seats: number, owner: SeatOwner): FakeSeatLease | null {
+  tryAcquire(name: string, seats: number, owner: FakeLeaseOwner): FakeSeatLease | null {
     const s = this.#set(name);
     if (s.waiters.length > 0 || s.holders.size >= seats) return null;
     return this.#grant(name, owner);
   }
 
   /** Waits in line for a seat; rejects with the signal's reason when it aborts, leaving no waiter. */
-  acquire(name: string, seats: number, owner: SeatOwner, signal: AbortSignal | undefined): Promise<FakeSeatLease> {
+  acquire(name: string, seats: number, owner: FakeLeaseOwner, signal: AbortSignal | undefined): Promise<FakeSeatLease> {
     return new Promise<FakeSeatLease>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
@@ -90,7 +84,7 @@ export class FakeSeats {
     return s;
   }
 
-  #grant(name: string, owner: SeatOwner): FakeSeatLease {
+  #grant(name: string, owner: FakeLeaseOwner): FakeSeatLease {
     const lease = new FakeSeatLease(this, owner, name, this.#nextToken());
     this.#set(name).holders.add(lease);
     return lease;
@@ -109,44 +103,20 @@ export class FakeSeats {
 }
 
 /** One held seat; `drop` (the backend's `expire`) simulates its loss, `lapsed` a passed deadline. */
-export class FakeSeatLease implements Lease {
-  readonly name: string;
-  readonly token: FencingToken;
+export class FakeSeatLease extends FakeLeaseBase {
   readonly #seats: FakeSeats;
-  readonly #owner: SeatOwner;
-  readonly #controller = new AbortController();
-  lapsed = false;
 
-  constructor(seats: FakeSeats, owner: SeatOwner, name: string, token: FencingToken) {
+  constructor(seats: FakeSeats, owner: FakeLeaseOwner, name: string, token: FencingToken) {
+    super(name, token, owner);
     this.#seats = seats;
-    this.#owner = owner;
-    this.name = name;
-    this.token = token;
   }
 
-  get signal(): AbortSignal {
-    return this.#controller.signal;
+  protected describe(): string {
+    return `seat of ${this.name}`;
   }
 
-  get sessionId(): string {
-    return this.#owner.sessionId;
-  }
-
-  isValid(): boolean {
-    return !this.lapsed && !this.#controller.signal.aborted;
-  }
-
-  remainingMs(): number {
-    return this.isValid() ? this.#owner.ttlMs : 0;
-  }
-
-  async release(): Promise<void> {
-    this.drop(new LeadershipLostError(`seat of ${this.name} released`));
-  }
-
-  /** Server-side removal plus local abort; hands the seat to the next waiter. */
-  drop(reason: Error): void {
+  /** Hands the seat to the next waiter. */
+  protected vacate(): void {
     this.#seats.vacate(this);
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 }
