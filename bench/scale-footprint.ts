@@ -45,6 +45,8 @@ export interface FootprintOptions {
   /** No idle job is due within this many minutes from now (longer than this section runs). */
   quietMinutes: number;
   startTimeoutMs: number;
+  /** Only the start-up rows: each daemon is stopped once it schedules; `idle` and `scrapes` come back empty. */
+  startupOnly?: boolean;
 }
 
 /**
@@ -61,9 +63,10 @@ export async function footprint(target: ProcessBackendTarget, opts: FootprintOpt
       const daemon = await startScaleDaemon(target, opts.ttlS, () => idleJobsYaml(jobs, opts.quietMinutes), opts.startTimeoutMs);
       const rssAtStartMb = rssMb(daemon.lockd.pid);
       startup.push({ backend: target.name, jobs, spawnToScheduling: daemon.spawnToScheduling, leaderToScheduling: daemon.leaderToScheduling });
-      if (i === 0 || i === opts.jobCounts.length - 1) kept.push({ jobs, daemon, rssAtStartMb });
+      if (!opts.startupOnly && (i === 0 || i === opts.jobCounts.length - 1)) kept.push({ jobs, daemon, rssAtStartMb });
       else await daemon.cluster.stop();
     }
+    if (opts.startupOnly) return { startup, idle: [], scrapes: [] };
     await delay(opts.settleS * 1000);
     const watched = kept.map((k) => ({ ...k, lockdPid: k.daemon.lockd.pid, watchdogPid: onlyChild(k.daemon.lockd.pid) }));
     const before = watched.map((w) => ({ lockd: cpuMs(w.lockdPid), watchdog: cpuMs(w.watchdogPid), at: performance.now() }));
