@@ -115,6 +115,43 @@ export async function guardedWrite(
   throw new BackendUnavailableError(`zookeeper write ${path}: the tree kept changing, gave up after ${MAX_WRITE_ATTEMPTS} attempts`);
 }
 
+/**
+ * Writes every entry (set-or-create, as `guardedWrite` without `ifAbsent`) in ONE transaction
+ * that also checks every guard node still exists: all of them or none. Each entry is first tried
+ * as a create (the scheduler's bulk writes fill absent keys); a transaction that fails on an entry
+ * teaches that entry's right op (a set when it exists, its parents made when missing) and is sent
+ * again, so a batch of keys that all exist costs one round trip more per key. Throws
+ * `BackendUnavailableError` when ZooKeeper does not answer or the tree keeps changing,
+ * `BackendStorageError` when ZooKeeper refuses the write.
+ */
+export async function guardedWriteAll(
+  client: ZkClient,
+  guardPaths: readonly string[],
+  entries: readonly { path: string; data: Buffer }[],
+): Promise<{ kind: 'written' } | { kind: 'guard-lost'; index: number }> {
+  const writes: Write[] = entries.map(() => ({ kind: 'create' }));
+  const attempts = 2 * entries.length + MAX_WRITE_ATTEMPTS;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const ops: ZkOp[] = [
+      // The guards, as in guardedWrite: each exists exactly as long as our session holds it.
+      ...guardPaths.map((p): ZkOp => ({ kind: 'check', path: p })),
+      // The entries: an unconditional set (filling a data-less parent too) or a create.
+      ...entries.map(({ path, data }, i): ZkOp => (writes[i]!.kind === 'create' ? { kind: 'create', path, data } : { kind: 'set', path, data, version: -1 })),
+    ];
+    const result = await client.multi(ops);
+    if (result.ok) return { kind: 'written' };
+    if (result.index < guardPaths.length) return { kind: 'guard-lost', index: result.index };
+    const i = result.index - guardPaths.length;
+    const entry = entries[i];
+    if (entry === undefined) throw new BackendStorageError(`zookeeper multi write: error code ${result.code} at op ${result.index}`);
+    if (result.code === ZkCode.NODE_EXISTS) writes[i] = { kind: 'set', version: -1 };
+    else if (result.code === ZkCode.NO_NODE && writes[i]!.kind === 'set') writes[i] = { kind: 'create' };
+    else if (result.code === ZkCode.NO_NODE) await client.mkdirp(parentPath(entry.path));
+    else throw new BackendStorageError(`zookeeper write ${entry.path}: error code ${result.code}`);
+  }
+  throw new BackendUnavailableError(`zookeeper write of ${entries.length} keys: the tree kept changing, gave up after ${attempts} attempts`);
+}
+
 // Without guards a plain create or setData does the same as a one-op transaction, cheaper.
 async function single(client: ZkClient, write: Write, path: string, data: Buffer): Promise<ZkMultiResult> {
   if (write.kind === 'set') {
