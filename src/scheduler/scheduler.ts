@@ -15,6 +15,7 @@ import { SlotTimer } from './slot-timer.js';
 import { LoopSlice } from './loop-slice.js';
 import { ClockWatch } from './clock-watch.js';
 import { readJobStates, START_CONCURRENCY } from './start-reads.js';
+import { writeBaselines } from './start-baselines.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -88,7 +89,7 @@ export class Scheduler {
    * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
    * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots; `START_CONCURRENCY` at a time), then arms the timer. Runs an earlier leader left
+   * slots; up to 100 in one transaction, see `writeBaselines`), then arms the timer. Runs an earlier leader left
    * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
    * background once `start()` has returned (or thrown), before any slot of that job; `idle()`
    * waits for them. Reads that time out are
@@ -118,8 +119,7 @@ export class Scheduler {
       // Making 10,000 trackers takes about 0.1 s: give the loop back every few milliseconds.
       if (slice.over()) await slice.yield();
     }
-    const writes = new Limiter(START_CONCURRENCY);
-    const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), writes);
+    const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), new Limiter(START_CONCURRENCY));
     opts.signal?.throwIfAborted();
     // Each job's line starts with settling what an earlier leader left `running`, so no slot of
     // the job runs before it; a few jobs at a time, in the background: it lists every job's
@@ -138,17 +138,17 @@ export class Scheduler {
         });
       });
     }
-    const baselines: Promise<void>[] = [];
+    const fresh: JobTracker[] = [];
     slice = new LoopSlice(YIELD_EVERY_MS);
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
       if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
-      else baselines.push(writes.run(() => this.#baseline(t, now)));
+      else fresh.push(t);
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
       if (slice.over()) await slice.yield();
     }
-    await Promise.all(baselines);
+    await writeBaselines(this.#ctx, fresh, now);
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
     // The job set may have been replaced (SIGHUP) while this started: schedule the current one.
