@@ -16,6 +16,7 @@ import { LoopSlice } from './loop-slice.js';
 import { ClockWatch } from './clock-watch.js';
 import { readJobStates, START_CONCURRENCY } from './start-reads.js';
 import { writeBaselines } from './start-baselines.js';
+import { StartMemo } from './start-memo.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -139,10 +140,11 @@ export class Scheduler {
       });
     }
     const fresh: JobTracker[] = [];
+    const memo = new StartMemo();
     slice = new LoopSlice(YIELD_EVERY_MS);
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
-      if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
+      if (state) this.#backlog(t, state.lastSlot, now, 'no_leader', memo);
       else fresh.push(t);
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
@@ -162,7 +164,8 @@ export class Scheduler {
           planned.add(t);
           this.#adopt(t, now);
         }
-        this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+        const after = Math.max(now, t.lastSlot ?? now);
+        this.#timer.schedule(job, after, memo.next(job, after));
         if (slice.over()) await slice.yield();
       }
       if (this.#stopped) return;
@@ -326,19 +329,19 @@ export class Scheduler {
   }
 
   /**
-   * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`):
-   * the slots beyond the record cap are counted in one state write, then each missed slot is
-   * recorded, then the slots to run run one after another (catch-up), all before any newer slot.
+   * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`; a
+   * term's start passes its `memo`, see `StartMemo`): the slots beyond the record cap are counted
+   * in one state write, then each missed slot is recorded, then the slots to run run one after another (catch-up), all before any newer slot.
    * `no_leader` (a new term) and `clock_step` (the wall clock jumped over them) follow the job's
    * `misfire`; `deadline` (several slots due at once
    * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
    * within `deadline` runs (at most `MAX_RUN_ALL`), as `run_all` would.
    */
-  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step'): void {
+  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step', memo?: StartMemo): void {
     const job = staleReason === 'deadline' ? { ...t.job, misfire: 'run_all' as const } : t.job;
     let plan;
     try {
-      plan = planBacklog(job, afterMs, now, staleReason);
+      plan = memo !== undefined && staleReason === 'no_leader' ? memo.backlog(job, afterMs, now) : planBacklog(job, afterMs, now, staleReason);
     } catch (err) {
       this.#ctx.logger.error({ err, job: t.name }, 'cannot enumerate slots');
       return;
