@@ -3,6 +3,7 @@ import { BackendStorageError, BackendUnavailableError } from '../../errors.js';
 import type { ZkClient } from './zk-client.js';
 import { ZkCode, type ZkMultiResult, type ZkOp } from './zk-types.js';
 import { parentPath } from './zk-layout.js';
+import { mapLimit } from '../../observe/map-limit.js';
 
 /*
  * Data keys as persistent nodes. A key `a/b` is the node `<base>/a/b` with its value as data;
@@ -27,9 +28,17 @@ export async function writeValue(client: ZkClient, path: string, data: Buffer): 
 }
 
 /**
+ * Reads in flight at once while listing. The session has one connection whose requests are
+ * answered in order: 10,000 reads sent at once (a list of 10,000 job states) held the session's
+ * heartbeat behind them for over a second, and a leader at TTL 2 s lost its session in its start.
+ */
+export const LIST_READS_IN_FLIGHT = 64;
+
+/**
  * Every key below `dir` (at any depth) whose first segment starts with `childPrefix`, as
  * `keyPrefix + relative path`, sorted by key: the same set an etcd prefix range returns. The
- * election and lock directories (`reserved`) are skipped; a node deleted while being read is left out.
+ * election and lock directories (`reserved`) are skipped; a node deleted while being read is left
+ * out. Reads level by level, at most `LIST_READS_IN_FLIGHT` at a time.
  */
 export async function listValues(
   client: ZkClient,
@@ -37,18 +46,20 @@ export async function listValues(
   reserved: (path: string) => boolean,
 ): Promise<KeyValue[]> {
   const out: KeyValue[] = [];
-  const walk = async (dir: string, keyPrefix: string, childPrefix: string): Promise<void> => {
-    const children = ((await client.getChildren(dir)) ?? []).filter((c) => c.startsWith(childPrefix) && !reserved(`${dir}/${c}`));
-    await Promise.all(
-      children.map(async (child) => {
-        const node = await client.getData(`${dir}/${child}`);
-        if (node === null) return;
-        if (node.data !== null) out.push({ key: keyPrefix + child, value: node.data.toString('utf8') });
-        if (node.stat.numChildren > 0) await walk(`${dir}/${child}`, `${keyPrefix}${child}/`, '');
-      }),
+  type Dir = { dir: string; keyPrefix: string; childPrefix: string };
+  let level: Dir[] = [target];
+  while (level.length > 0) {
+    const listed = await mapLimit(level, LIST_READS_IN_FLIGHT, async (d) =>
+      ((await client.getChildren(d.dir)) ?? []).filter((c) => c.startsWith(d.childPrefix) && !reserved(`${d.dir}/${c}`)).map((child) => ({ parent: d, child })),
     );
-  };
-  await walk(target.dir, target.keyPrefix, target.childPrefix);
+    const below = await mapLimit(listed.flat(), LIST_READS_IN_FLIGHT, async ({ parent, child }): Promise<Dir | undefined> => {
+      const node = await client.getData(`${parent.dir}/${child}`);
+      if (node === null) return undefined;
+      if (node.data !== null) out.push({ key: parent.keyPrefix + child, value: node.data.toString('utf8') });
+      return node.stat.numChildren > 0 ? { dir: `${parent.dir}/${child}`, keyPrefix: `${parent.keyPrefix}${child}/`, childPrefix: '' } : undefined;
+    });
+    level = below.filter((d): d is Dir => d !== undefined);
+  }
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
