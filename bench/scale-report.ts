@@ -29,7 +29,7 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
         const base = baselineOf(r.startup, row);
         return [
           row.backend,
-          String(row.jobs),
+          row.failover === true ? `${row.jobs} (after a kill -9: states stored)` : String(row.jobs),
           ms(row.spawnToScheduling),
           ratio(row.spawnToScheduling, base.spawnToScheduling),
           ms(row.leaderToScheduling),
