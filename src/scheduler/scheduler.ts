@@ -90,8 +90,8 @@ export class Scheduler {
    * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
    * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots; up to 100 in one transaction, see `writeBaselines`), then arms the timer. Runs an earlier leader left
-   * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
+   * slots; up to 100 in one transaction, see `writeBaselines`), then arms the timer. Runs an
+   * earlier leader left `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
    * background once `start()` has returned (or thrown), before any slot of that job; `idle()`
    * waits for them. Reads that time out are
    * retried with backoff while the lease is valid, so a slow backend delays the start rather than
@@ -331,7 +331,8 @@ export class Scheduler {
   /**
    * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`; a
    * term's start passes its `memo`, see `StartMemo`): the slots beyond the record cap are counted
-   * in one state write, then each missed slot is recorded, then the slots to run run one after another (catch-up), all before any newer slot.
+   * in one state write, then each missed slot is recorded, then the slots to run run one after
+   * another (catch-up), all before any newer slot.
    * `no_leader` (a new term) and `clock_step` (the wall clock jumped over them) follow the job's
    * `misfire`; `deadline` (several slots due at once
    * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
