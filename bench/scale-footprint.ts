@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { childPids, cpuMs, rssMb } from './proc-usage.js';
-import { startScaleDaemon, type ScaleDaemon } from './scale-daemon.js';
+import { crashAndRestart, startScaleDaemon, type ScaleDaemon } from './scale-daemon.js';
 import { idleJobsYaml } from './scale-jobs.js';
 import { scrapeMetrics, type Scrape } from './scrape.js';
 
@@ -12,6 +12,8 @@ export interface StartupRow {
   spawnToScheduling: number;
   /** ms, 'became leader' → 'scheduling started'. */
   leaderToScheduling: number;
+  /** The start of a replica after its leader of the same jobs was killed: every job's state stored (else a fresh cluster). */
+  failover?: boolean;
 }
 
 export interface IdleRow {
@@ -45,11 +47,14 @@ export interface FootprintOptions {
   /** No idle job is due within this many minutes from now (longer than this section runs). */
   quietMinutes: number;
   startTimeoutMs: number;
+  /** Only the start-up rows: each daemon is stopped once it schedules; `idle` and `scrapes` come back empty. */
+  startupOnly?: boolean;
 }
 
 /**
  * On one backend: start-up time of a daemon with each job count (one at a time, idle hourly
- * jobs); then, with the smallest and the largest still up, their idle CPU (utime + stime over
+ * jobs, a fresh cluster each), and at the largest also of a replica started after that daemon is
+ * killed (`crashAndRestart`: every state stored, as after a failover); then, with the smallest and the largest still up, their idle CPU (utime + stime over
  * `idleS`) and RSS, lockd and its watchdog child apart, both watched over the same window; then
  * `scrapes` scrapes of `/metrics` of each, alternating.
  */
@@ -58,12 +63,21 @@ export async function footprint(target: ProcessBackendTarget, opts: FootprintOpt
   const startup: StartupRow[] = [];
   try {
     for (const [i, jobs] of opts.jobCounts.entries()) {
-      const daemon = await startScaleDaemon(target, opts.ttlS, () => idleJobsYaml(jobs, opts.quietMinutes), opts.startTimeoutMs);
+      let daemon = await startScaleDaemon(target, opts.ttlS, () => idleJobsYaml(jobs, opts.quietMinutes), opts.startTimeoutMs);
+      if (i === opts.jobCounts.length - 1 && i > 0) {
+        startup.push({ backend: target.name, jobs, spawnToScheduling: daemon.spawnToScheduling, leaderToScheduling: daemon.leaderToScheduling });
+        daemon = await crashAndRestart(daemon, opts.startTimeoutMs);
+        startup.push({ backend: target.name, jobs, spawnToScheduling: daemon.spawnToScheduling, leaderToScheduling: daemon.leaderToScheduling, failover: true });
+        if (opts.startupOnly) await daemon.cluster.stop();
+        else kept.push({ jobs, daemon, rssAtStartMb: rssMb(daemon.lockd.pid) });
+        continue;
+      }
       const rssAtStartMb = rssMb(daemon.lockd.pid);
       startup.push({ backend: target.name, jobs, spawnToScheduling: daemon.spawnToScheduling, leaderToScheduling: daemon.leaderToScheduling });
-      if (i === 0 || i === opts.jobCounts.length - 1) kept.push({ jobs, daemon, rssAtStartMb });
+      if (!opts.startupOnly && (i === 0 || i === opts.jobCounts.length - 1)) kept.push({ jobs, daemon, rssAtStartMb });
       else await daemon.cluster.stop();
     }
+    if (opts.startupOnly) return { startup, idle: [], scrapes: [] };
     await delay(opts.settleS * 1000);
     const watched = kept.map((k) => ({ ...k, lockdPid: k.daemon.lockd.pid, watchdogPid: onlyChild(k.daemon.lockd.pid) }));
     const before = watched.map((w) => ({ lockd: cpuMs(w.lockdPid), watchdog: cpuMs(w.watchdogPid), at: performance.now() }));

@@ -17,8 +17,9 @@ const baselineOf = <T extends { backend: string; jobs: number }>(rows: T[], row:
 /** The scale section of the benchmark report, in markdown. */
 export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: IdleRow[]; scrapes: ScrapeRow[]; bursts: BurstRow[]; failures: string[] }): string {
   const largest = s.jobCounts.at(-1);
-  return [
-    `## Scale (TTL ${s.ttlS} s, one daemon per cluster, log level debug)`,
+  const failures = r.failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...r.failures.map((f) => `- ${f}`), ''];
+  const startup = [
+    `## Scale (TTL ${s.ttlS} s, one daemon per cluster, log level debug${s.startupOnly ? '; start-up only' : ''})`,
     '',
     `### Start-up (ms; idle hourly jobs; baseline: the same daemon with 1 job; target: scheduling within ${TARGET.leaderToSchedulingMs} ms of winning)`,
     '',
@@ -28,7 +29,7 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
         const base = baselineOf(r.startup, row);
         return [
           row.backend,
-          String(row.jobs),
+          row.failover === true ? `${row.jobs} (after a kill -9: states stored)` : String(row.jobs),
           ms(row.spawnToScheduling),
           ratio(row.spawnToScheduling, base.spawnToScheduling),
           ms(row.leaderToScheduling),
@@ -38,6 +39,10 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
       }),
     ),
     '',
+  ];
+  if (s.startupOnly) return [...startup, ...failures].join('\n');
+  return [
+    ...startup,
     `### Burst (ms; ${s.burstJobs} identical jobs due in the same second, ${s.bursts} slots ${s.periodS} s apart; baseline: ${s.burstJobs} bare spawns of the same shell line right after each; target ≤ ${TARGET.burstRatio}× in every burst)`,
     '',
     burstTable(s, r.bursts),
@@ -104,7 +109,7 @@ export function scaleReport(s: ScaleSettings, r: { startup: StartupRow[]; idle: 
       }),
     ),
     '',
-    ...(r.failures.length === 0 ? [] : ['### Not measured (the measurement failed)', '', ...r.failures.map((f) => `- ${f}`), '']),
+    ...failures,
   ].join('\n');
 }
 

@@ -15,6 +15,8 @@ export interface ScaleSettings {
   idleS: number;
   scrapes: number;
   backends: string[];
+  /** `BENCH_SCALE_STARTUP_ONLY=1`: only the start-up table (no idle window, scrapes or bursts: a minute a backend instead of five). */
+  startupOnly: boolean;
 }
 
 const env = (name: string, fallback: string): string => process.env[`BENCH_SCALE_${name}`] ?? fallback;
@@ -30,6 +32,7 @@ export function scaleSettings(): ScaleSettings {
     idleS: Number(env('IDLE_S', '20')),
     scrapes: Number(env('SCRAPES', '5')),
     backends: env('BACKENDS', 'embedded,etcd,zookeeper').split(','),
+    startupOnly: env('STARTUP_ONLY', '0') === '1',
   };
 }
 
@@ -59,7 +62,7 @@ export async function scale(targets: ProcessBackendTarget[], settings: ScaleSett
     }
   };
   for (const target of targets.filter((t) => settings.backends.includes(t.name))) {
-    await attempt(`scale ${target.name}: start-up, idle footprint, scrape`, async () => {
+    await attempt(`scale ${target.name}: start-up${settings.startupOnly ? '' : ', idle footprint, scrape'}`, async () => {
       const measured = await footprint(target, {
         ttlS: settings.ttlS,
         jobCounts: settings.jobCounts,
@@ -68,11 +71,13 @@ export async function scale(targets: ProcessBackendTarget[], settings: ScaleSett
         scrapes: settings.scrapes,
         quietMinutes: QUIET_MINUTES,
         startTimeoutMs: 120_000,
+        startupOnly: settings.startupOnly,
       });
       startup.push(...measured.startup);
       idle.push(...measured.idle);
       scrapes.push(...measured.scrapes);
     });
+    if (settings.startupOnly) continue;
     await attempt(`scale ${target.name}: ${settings.bursts} bursts of ${settings.burstJobs} jobs`, async () => {
       bursts.push(await burst(target, { ttlS: settings.ttlS, jobs: settings.burstJobs, periodS: settings.periodS, bursts: settings.bursts, startTimeoutMs: 120_000 }));
     });

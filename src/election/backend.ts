@@ -1,3 +1,5 @@
+import { UsageError } from '../errors.js';
+
 /**
  * The backend contract. The scheduler, runner, daemon and CLI speak only this; nothing here knows
  * about cron. Every implementation is tested by the one conformance suite in
@@ -169,6 +171,19 @@ export interface Backend {
    */
   guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
   /**
+   * Writes every entry of `entries` (plain overwrites, no `ifAbsent`) in ONE backend transaction
+   * that first checks every guard as `guardedPut` does: all of them are written, or none. For
+   * writes that belong together or come in bulk (the scheduler's start-up baselines: 10,000 jobs
+   * in 100 calls instead of 10,000). At most `PUT_ALL_MAX_ENTRIES` entries of at most
+   * `PUT_ALL_MAX_BYTES` of keys and values in all, with distinct keys, else `UsageError` (see
+   * `checkPutAll`); an empty list sends nothing (its guards are still checked locally). Throws `LeadershipLostError`
+   * when a guard is no longer held (and aborts that guard's signal), nothing written;
+   * `BackendUnavailableError` when the backend cannot be reached, in which case all or none of the
+   * entries may have been written: sending the same call again is safe as long as nobody else
+   * writes those keys meanwhile.
+   */
+  guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void>;
+  /**
    * PostgreSQL only (other backends lack it): also holds session advisory lock `key` (as
    * `pg_try_advisory_lock(key)` takes it) until `lease` is released, so that other code guarding
    * the same work with that key and lockd exclude each other. False, holding nothing, when another
@@ -239,3 +254,25 @@ export const noSessionWatch: SessionWatch = {
   renewed: () => undefined,
   lost: () => Promise.resolve(),
 };
+
+/** Most entries one `guardedPutAll` takes: below etcd's default `--max-txn-ops` (128). */
+export const PUT_ALL_MAX_ENTRIES = 100;
+/** Most bytes of keys and values one `guardedPutAll` takes: well below ZooKeeper's 1 MiB `jute.maxbuffer` and etcd's 1.5 MiB request limit. */
+export const PUT_ALL_MAX_BYTES = 256 * 1024;
+
+/**
+ * Throws `UsageError` unless `entries` may go into one `guardedPutAll`: at most
+ * `PUT_ALL_MAX_ENTRIES` entries, `PUT_ALL_MAX_BYTES` of UTF-8 keys and values, no key twice
+ * (etcd refuses a txn that puts a key twice; ZooKeeper would fail the second create).
+ */
+export function checkPutAll(entries: readonly KeyValue[]): void {
+  if (entries.length > PUT_ALL_MAX_ENTRIES) throw new UsageError(`guardedPutAll: ${entries.length} entries; at most ${PUT_ALL_MAX_ENTRIES} in one call`);
+  let bytes = 0;
+  const keys = new Set<string>();
+  for (const { key, value } of entries) {
+    if (keys.has(key)) throw new UsageError(`guardedPutAll: key ${JSON.stringify(key)} given twice`);
+    keys.add(key);
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  if (bytes > PUT_ALL_MAX_BYTES) throw new UsageError(`guardedPutAll: ${bytes} bytes of keys and values; at most ${PUT_ALL_MAX_BYTES} in one call`);
+}

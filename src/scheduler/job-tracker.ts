@@ -169,20 +169,27 @@ export class JobTracker {
     return this.#stateWrite;
   }
 
+  /** The `jobs/<job>` text of what is in memory now, or undefined while `lastSlot` is unknown. */
+  stateText(): string | undefined {
+    if (this.lastSlot === undefined) return undefined;
+    const state: JobState = {
+      lastSlot: this.lastSlot,
+      lastRunId: this.lastRunId,
+      missedTotal: this.missedTotal,
+      skippedTotal: this.skippedTotal,
+      updatedAt: new Date(this.#ctx.clock.now()).toISOString(),
+    };
+    return JSON.stringify(state);
+  }
+
   async #flushState(): Promise<void> {
     await this.#ready;
     while (this.#stateDirty) {
       this.#stateDirty = false;
-      if (this.lastSlot === undefined) return;
-      const state: JobState = {
-        lastSlot: this.lastSlot,
-        lastRunId: this.lastRunId,
-        missedTotal: this.missedTotal,
-        skippedTotal: this.skippedTotal,
-        updatedAt: new Date(this.#ctx.clock.now()).toISOString(),
-      };
+      const state = this.stateText();
+      if (state === undefined) return;
       try {
-        await settledPut(this.#ctx, this.#ctx.leader, jobStateKey(this.name), JSON.stringify(state));
+        await settledPut(this.#ctx, this.#ctx.leader, jobStateKey(this.name), state);
       } catch (err) {
         this.#ctx.logger.warn({ err, job: this.name }, 'could not save job state: leadership went');
         return;

@@ -16,6 +16,8 @@ import { LoopSlice } from './loop-slice.js';
 import { ClockWatch } from './clock-watch.js';
 import { dataLossKey } from './records.js';
 import { readJobStates, START_CONCURRENCY, whileLeading } from './start-reads.js';
+import { writeBaselines } from './start-baselines.js';
+import { StartMemo } from './start-memo.js';
 
 export { nextSlots } from './cron-slots.js';
 
@@ -89,11 +91,11 @@ export class Scheduler {
    * `lastSlot` by its misfire policy (see `planBacklog`: missed records written, runs one after
    * another, oldest first, all in the job's line ahead of any newer slot; not awaited here), writes
    * a baseline `jobs/<job>` for jobs without one (so a failover right after still sees their
-   * slots; `START_CONCURRENCY` at a time), then arms the timer. After a loss of the backend's
-   * data that no leader has handled yet (`Backend.dataLoss`, waited for first), a job without
-   * state is not new but lost: its slots since the data was last seen intact are recorded missed
-   * (`backend_data_loss`, none run), and `losses/<epoch>` is written once they all are. Runs an earlier leader left
-   * `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
+   * slots; up to 100 in one transaction, see `writeBaselines`), then arms the timer. After a loss
+   * of the backend's data that no leader has handled yet (`Backend.dataLoss`, waited for first), a
+   * job without state is not new but lost: its slots since the data was last seen intact are
+   * recorded missed (`backend_data_loss`, none run), and `losses/<epoch>` is written once they all
+   * are. Runs an earlier leader left `running` are settled (`settleOrphanRuns`) as the first step of each job's line, in the
    * background once `start()` has returned (or thrown), before any slot of that job; `idle()`
    * waits for them. Reads that time out are
    * retried with backoff while the lease is valid, so a slow backend delays the start rather than
@@ -124,8 +126,7 @@ export class Scheduler {
       // Making 10,000 trackers takes about 0.1 s: give the loop back every few milliseconds.
       if (slice.over()) await slice.yield();
     }
-    const writes = new Limiter(START_CONCURRENCY);
-    const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), writes);
+    const stored = await readJobStates(this.#ctx, trackers.map((t) => t.name), new Limiter(START_CONCURRENCY));
     opts.signal?.throwIfAborted();
     // Each job's line starts with settling what an earlier leader left `running`, so no slot of
     // the job runs before it; a few jobs at a time, in the background: it lists every job's
@@ -144,20 +145,21 @@ export class Scheduler {
         });
       });
     }
-    const baselines: Promise<void>[] = [];
+    const fresh: JobTracker[] = [];
+    const memo = new StartMemo();
     /** Per job whose state the data loss took, the end of its missed records in its line. */
     const lossRecorded: Promise<void>[] = [];
     slice = new LoopSlice(YIELD_EVERY_MS);
     for (const t of trackers) {
       const state = t.merge(stored.get(t.name));
-      if (state) this.#backlog(t, state.lastSlot, now, 'no_leader');
+      if (state) this.#backlog(t, state.lastSlot, now, 'no_leader', memo);
       else if (loss && this.#backlog(t, loss.aliveUntilMs, now, 'backend_data_loss') > 0) lossRecorded.push(t.line.enqueue(() => Promise.resolve()));
-      else baselines.push(writes.run(() => this.#baseline(t, now)));
+      else fresh.push(t);
       // Planning a long backlog is synchronous cron maths (up to 10,000 slots a job): give the
       // loop back every few milliseconds so keep-alives and the watchdog's deadlines go out.
       if (slice.over()) await slice.yield();
     }
-    await Promise.all(baselines);
+    await writeBaselines(this.#ctx, fresh, now);
     if (loss) this.#track(Promise.all(lossRecorded).then(() => this.#markLossHandled(loss)));
     opts.signal?.throwIfAborted();
     if (this.#stopped) return;
@@ -172,7 +174,8 @@ export class Scheduler {
           planned.add(t);
           this.#adopt(t, now);
         }
-        this.#timer.schedule(job, Math.max(now, t.lastSlot ?? now));
+        const after = Math.max(now, t.lastSlot ?? now);
+        this.#timer.schedule(job, after, memo.next(job, after));
         if (slice.over()) await slice.yield();
       }
       if (this.#stopped) return;
@@ -367,19 +370,20 @@ export class Scheduler {
 
   /**
    * Puts the slots in (afterMs, now] into the job's line by misfire policy (see `planBacklog`;
-   * `backend_data_loss`: none runs, each is missed), and returns how many there are:
-   * the slots beyond the record cap are counted in one state write, then each missed slot is
-   * recorded, then the slots to run run one after another (catch-up), all before any newer slot.
+   * `backend_data_loss`: none runs, each is missed; a term's start passes its `memo`, see
+   * `StartMemo`), and returns how many there are: the slots beyond the record cap are counted in
+   * one state write, then each missed slot is recorded, then the slots to run run one after
+   * another (catch-up), all before any newer slot.
    * `no_leader` (a new term) and `clock_step` (the wall clock jumped over them) follow the job's
    * `misfire`; `deadline` (several slots due at once
    * while leading: a pause, a starved loop) means the slots were late, not unscheduled: each one
    * within `deadline` runs (at most `MAX_RUN_ALL`), as `run_all` would.
    */
-  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step' | 'backend_data_loss'): number {
+  #backlog(t: JobTracker, afterMs: number, now: number, staleReason: 'no_leader' | 'deadline' | 'clock_step' | 'backend_data_loss', memo?: StartMemo): number {
     const job = staleReason === 'deadline' ? { ...t.job, misfire: 'run_all' as const } : t.job;
     let plan;
     try {
-      plan = planBacklog(job, afterMs, now, staleReason);
+      plan = memo !== undefined && staleReason === 'no_leader' ? memo.backlog(job, afterMs, now) : planBacklog(job, afterMs, now, staleReason);
     } catch (err) {
       this.#ctx.logger.error({ err, job: t.name }, 'cannot enumerate slots');
       return 0;

@@ -1,4 +1,4 @@
-import type { Backend, BackendHealth, CandidateInfo, ElectionView, KeyValue, Lease, LockView } from '../../src/election/backend.js';
+import { checkPutAll, type Backend, type BackendHealth, type CandidateInfo, type ElectionView, type KeyValue, type Lease, type LockView } from '../../src/election/backend.js';
 import { checkSeats } from '../../src/election/seats.js';
 import { LeadershipLostError, UsageError } from '../../src/errors.js';
 import { FakeLeaseBase } from './fake-lease-base.js';
@@ -241,6 +241,21 @@ export class FakeBackend implements Backend {
     this.store.kv.set(key, value);
     await this.#leave('guardedPut', [guards, key, value, opts]);
     return true;
+  }
+
+  async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
+    await this.#enter('guardedPutAll', [guards, entries]);
+    checkPutAll(entries);
+    for (const g of Array.isArray(guards) ? (guards as readonly Lease[]) : [guards as Lease]) {
+      if (g instanceof FakeSeatLease) throw new UsageError(`FakeBackend: a seat of ${g.name} is not a guard`);
+      const lease = g as FakeLease;
+      if (!lease.held) {
+        this.expire(lease);
+        throw new LeadershipLostError(`guard ${lease.name} (token ${lease.token}) is not held`);
+      }
+    }
+    for (const { key, value } of entries) this.store.kv.set(key, value);
+    await this.#leave('guardedPutAll', [guards, entries]);
   }
 
   async put(key: string, value: string): Promise<void> {

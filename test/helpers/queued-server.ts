@@ -33,6 +33,6 @@ export function queueCalls(backend: FakeBackend, opts: { serviceMs: number; dead
     server.served += 1;
     await new Promise((resolve) => setTimeout(resolve, busyUntil - issued));
   };
-  for (const method of ['get', 'list', 'guardedPut', 'tryAcquire', 'delete'] as const) backend.before(method, hook);
+  for (const method of ['get', 'list', 'guardedPut', 'guardedPutAll', 'tryAcquire', 'delete'] as const) backend.before(method, hook);
   return server;
 }

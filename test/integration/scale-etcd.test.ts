@@ -28,6 +28,13 @@ const MAX_FAILOVER_MS = TTL_MS + 1500;
 /** The issue's bound: a new leader of 2,000 jobs schedules within TTL + 1 s of winning. */
 const MAX_START_AFTER_WIN_MS = TTL_MS + 1000;
 /**
+ * Point 1's target (10,000 jobs within 1 s of winning), here at 2,000 jobs on a fresh cluster,
+ * whose first leader also writes every job's baseline state: within 1 s of winning. Writing the
+ * 2,000 baselines one guarded put each took 5.7 s (2 shared cores, other suites running); in
+ * bulk, 0.35 s.
+ */
+const MAX_FIRST_START_AFTER_WIN_MS = 1000;
+/**
  * Slot → last of the 500 children started. Far above what lockd needs (see the diagnostics); a
  * burst that takes this long is broken, not slow. The bench measures the ratio to bare spawns.
  */
@@ -48,9 +55,10 @@ const isBurst = (job: unknown): boolean => typeof job === 'string' && job.starts
 
 /**
  * Issue 10's process test: three real `lockd run` replicas on one etcd, TTL 2 s, 2,000 jobs.
- * The first leader is killed (SIGKILL) once it schedules; the next one must schedule within
- * TTL + 1 s of winning. Then 500 jobs fall due in the same second: every one runs exactly once,
- * on that leader, and no replica loses its session, its leadership or a job lock meanwhile.
+ * The first leader (a fresh cluster: it writes every baseline) must schedule within 1 s of winning;
+ * it is killed (SIGKILL) once it schedules; the next one must schedule within TTL + 1 s of
+ * winning. Then 500 jobs fall due in the same second: every one runs exactly once, on that
+ * leader, and no replica loses its session, its leadership or a job lock meanwhile.
  */
 describe('etcd at scale with real lockd processes: 2,000 jobs, TTL 2 s', { timeout: 150_000 }, () => {
   let etcd: EtcdServer;
@@ -94,6 +102,7 @@ describe('etcd at scale with real lockd processes: 2,000 jobs, TTL 2 s', { timeo
       assert.equal(nextStart.line.jobs, JOBS);
       // Asserted after the burst, so that a slow start still reports the burst's figures.
       const checkFailover = (): void => {
+        assert.ok(firstStart.afterWinMs <= MAX_FIRST_START_AFTER_WIN_MS, `the first leader started scheduling ${firstStart.afterWinMs} ms after winning (> ${MAX_FIRST_START_AFTER_WIN_MS} ms)`);
         assert.ok(failoverMs <= MAX_FAILOVER_MS, `the next leader won ${failoverMs.toFixed(0)} ms after the kill (> ${MAX_FAILOVER_MS} ms)`);
         assert.ok(nextStart.afterWinMs <= MAX_START_AFTER_WIN_MS, `the next leader started scheduling ${nextStart.afterWinMs} ms after winning (> TTL + 1 s)`);
       };

@@ -62,6 +62,34 @@ describe('zookeeper backend: session liveness (standalone server)', () => {
     assert.equal(a.health().up, true);
   });
 
+  it('listing 10,000 keys (a start reading every job state) does not hold the heartbeat back: the leader lease stays valid', { timeout: 120_000 }, async () => {
+    const ttlMs = 2000;
+    const cluster = newCluster();
+    const writer = await backend(ttlMs, new LogSink(), cluster);
+    const writerLease = await writer.campaign(candidate('writer'));
+    const value = JSON.stringify({ lastSlot: Date.now(), lastRunId: '', missedTotal: 0, skippedTotal: 0, updatedAt: new Date().toISOString() });
+    for (let i = 0; i < 10_000; i += 100) {
+      await writer.guardedPutAll(writerLease, Array.from({ length: 100 }, (_, k) => ({ key: `jobs/job-${String(i + k).padStart(5, '0')}`, value })));
+    }
+    await writerLease.release();
+
+    const sink = new LogSink();
+    const reader = await backend(ttlMs, sink, cluster);
+    const lease = await reader.campaign(candidate('reader'));
+    let suspended = false;
+    const watch = setInterval(() => {
+      if (!lease.isValid()) suspended = true;
+    }, 10);
+    try {
+      const listed = await reader.list('jobs/');
+      assert.equal(listed.length, 10_000);
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(lease.signal.aborted, false, 'the session was lost while listing');
+    assert.equal(suspended, false, 'the lease stopped being valid while listing (a heartbeat waited behind the reads)');
+  });
+
   it('a protected create whose reply was lost is found by its uuid: no orphan node, one candidate', async () => {
     // Long enough that the create's deadline (TTL/3) passes well before the session's (0.8 TTL).
     const ttlMs = 6000;

@@ -34,6 +34,13 @@ describe('start-up at 10,000 jobs', () => {
       [],
       'job states come from one prefix read',
     );
+    assert.deepEqual(
+      h.backend.callsOf('guardedPut').filter(([, key]) => String(key).startsWith('jobs/')),
+      [],
+      'no baseline is written on its own',
+    );
+    const batches = h.backend.callsOf('guardedPutAll').map(([, entries]) => (entries as unknown[]).length);
+    assert.deepEqual(batches, Array.from({ length: (JOBS - KNOWN) / 100 }, () => 100), 'the baselines of the 1,000 new jobs in 10 transactions of 100');
     await h.scheduler.idle();
     assert.equal(server.expired, 0, 'no call waited past its deadline');
     for (let i = 0; i < ORPHANS; i++) assert.equal(h.record(`j${i}`, LAST)?.outcome, 'unknown');
@@ -72,6 +79,42 @@ describe('start-up at 10,000 jobs', () => {
     assert.equal(h.state('a')?.lastSlot, LAST);
     assert.equal(h.state('b')?.lastSlot, T0);
     assert.ok(h.logs.some((l) => l.msg === 'reading job state failed; retrying'));
+  });
+
+  it('a baseline write that times out is retried, with backoff, instead of failing the start', async () => {
+    const h = await harness([jobConfig('a', { schedule: '0 * * * *' }), jobConfig('b', { schedule: '0 * * * *' })], { now: T0 });
+    let failed!: () => void;
+    const writeFailed = new Promise<void>((resolve) => (failed = resolve));
+    let failures = 1;
+    h.backend.before('guardedPutAll', () => {
+      if (failures-- <= 0) return;
+      failed();
+      throw new BackendUnavailableError('txn: deadline exceeded');
+    });
+    let started = false;
+    const starting = h.scheduler.start().then(() => (started = true));
+    await writeFailed;
+    await h.clock.advance(99);
+    assert.equal(started, false, 'waits out the backoff, scheduling nothing yet');
+    await h.clock.advance(1);
+    await starting;
+    assert.equal(h.state('a')?.lastSlot, T0);
+    assert.equal(h.state('b')?.lastSlot, T0);
+    assert.equal(h.backend.callsOf('guardedPutAll').length, 2, 'one batch, sent twice');
+    assert.ok(h.logs.some((l) => l.msg === 'writing baseline job states failed; retrying'));
+  });
+
+  it('a start whose lease goes before the baselines are written rejects with LeadershipLostError and arms nothing', async () => {
+    const h = await harness([jobConfig('a', { schedule: '0 * * * *' })], { now: T0, auto: 'success' });
+    h.backend.before('guardedPutAll', () => {
+      h.backend.expire(h.leader);
+    });
+    await assert.rejects(h.scheduler.start(), { name: 'LeadershipLostError' });
+    assert.equal(h.state('a'), undefined);
+    assert.ok(!h.logs.some((l) => l.msg === 'scheduling started'));
+    await h.clock.advanceTo(NEXT);
+    await h.scheduler.idle();
+    assert.equal(h.runner.attempts.length, 0, 'nothing was armed');
   });
 
   it('a start whose lease goes while retrying rejects with LeadershipLostError', async () => {

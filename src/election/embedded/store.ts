@@ -184,6 +184,19 @@ export class EmbeddedStore implements RowStore {
     });
   }
 
+  async guardedPutAll(guards: readonly GuardRow[], entries: readonly { key: string; value: string }[]): Promise<{ lost: GuardRow } | { written: true }> {
+    return this.write(() => {
+      for (const g of guards) {
+        // The fence, as in guardedPut: checked in the same BEGIN IMMEDIATE transaction as the writes.
+        if (this.sql.guardHolds.get({ token: g.token, session: g.session, cluster: this.cluster, name: g.name }) === undefined) {
+          return { lost: g };
+        }
+      }
+      for (const { key, value } of entries) this.upsert(key, value);
+      return { written: true as const };
+    });
+  }
+
   async put(key: string, value: string): Promise<void> {
     await this.write(() => this.upsert(key, value));
   }

@@ -155,6 +155,11 @@ export class EtcdBackend implements Backend {
     return this.data.guardedPut(guards, key, value, opts);
   }
 
+  async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
+    this.ensureOpen();
+    return this.data.guardedPutAll(guards, entries);
+  }
+
   async put(key: string, value: string): Promise<void> {
     this.ensureOpen();
     return this.data.put(key, value);

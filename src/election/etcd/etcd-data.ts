@@ -1,5 +1,5 @@
 import type { ICompare, IRequestOp } from 'etcd3';
-import type { KeyValue, Lease } from '../backend.js';
+import { checkPutAll, type KeyValue, type Lease } from '../backend.js';
 import { LeadershipLostError, UsageError } from '../../errors.js';
 import { prefixRangeEnd, type EtcdLayout } from './etcd-keys.js';
 import { EtcdLease } from './etcd-lease.js';
@@ -26,32 +26,14 @@ export class EtcdData {
    * at once, so a seat grants no exclusive right to write).
    */
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
-    const leases = (Array.isArray(guards) ? guards : [guards]) as readonly Lease[];
-    const checked = leases.map((lease) => {
-      if (!(lease instanceof EtcdLease)) throw new UsageError('guardedPut: every guard must be a lease of this etcd backend');
-      if (lease.isSeat) throw new UsageError(`guardedPut: a seat of "${lease.name}" (token ${lease.token}) is a seat; only a lock or leadership can guard a write`);
-      return lease;
-    });
+    const checked = validGuards(guards);
     const target = Buffer.from(this.layout.data(key));
-    for (const lease of checked) {
-      // Self-fencing: past the deadline we cannot vouch for the key, even if etcd still has it.
-      if (!lease.isValid()) throw lostGuard(lease, 'is not valid (released, lost, or past its deadline)');
-    }
-    const compare: ICompare[] = checked.map((lease) => ({
-      // The guard's key still exists with the revision that is its token: still the holder.
-      key: Buffer.from(lease.key),
-      target: 'Create',
-      result: 'Equal',
-      create_revision: lease.token.toString(),
-    }));
+    const compare = guardCompares(checked);
     if (opts.ifAbsent) {
       // The target does not exist yet (a run record is written once).
       compare.push({ key: target, target: 'Create', result: 'Equal', create_revision: 0 });
     }
-    const failure: IRequestOp[] = checked.map((lease) => ({
-      // On failure, tells a lost guard apart from an existing target.
-      request_range: { key: Buffer.from(lease.key), keys_only: true },
-    }));
+    const failure = guardReads(checked);
     // On failure, the existing target: after a replay, holding our value, it is our first copy's.
     if (opts.ifAbsent) failure.push({ request_range: { key: target } });
     const written = Buffer.from(value);
@@ -65,12 +47,33 @@ export class EtcdData {
       'guarded put',
     );
     if (res.succeeded) return true;
-    checked.forEach((lease, i) => {
-      const kv = res.responses[i]?.response_range.kvs[0];
-      if (kv === undefined || BigInt(kv.create_revision) !== lease.token) throw lostGuard(lease, 'key is gone from etcd');
-    });
+    throwLostGuard(checked, res.responses);
     if (opts.ifAbsent) return res.replayed && res.responses[checked.length]?.response_range.kvs[0]?.value.equals(written) === true;
     throw new LeadershipLostError('guarded put failed although every guard is held');
+  }
+
+  /**
+   * Writes every entry in one txn that compares every guard key's create_revision with its token
+   * (see `Backend.guardedPutAll`). A replayed copy (see `EtcdRpc`) writes the same values again
+   * while the guards hold, and fails its compare once they do not. Throws as `guardedPut` does,
+   * and `UsageError` for entries `checkPutAll` refuses.
+   */
+  async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
+    checkPutAll(entries);
+    const checked = validGuards(guards);
+    if (entries.length === 0) return;
+    const res = await this.rpc.txn(
+      {
+        compare: guardCompares(checked),
+        // The writes, without a lease: job states and records outlive the session that wrote them.
+        success: entries.map((e) => ({ request_put: { key: Buffer.from(this.layout.data(e.key)), value: Buffer.from(e.value) } })),
+        failure: guardReads(checked),
+      },
+      'guarded put of several keys',
+    );
+    if (res.succeeded) return;
+    throwLostGuard(checked, res.responses);
+    throw new LeadershipLostError('guarded put of several keys failed although every guard is held');
   }
 
   async put(key: string, value: string): Promise<void> {
@@ -94,6 +97,48 @@ export class EtcdData {
   async delete(key: string): Promise<void> {
     await this.rpc.deleteRange({ key: Buffer.from(this.layout.data(key)) }, 'delete');
   }
+}
+
+/** `guards` as this backend's leases; throws `UsageError` for another kind or a seat, `LeadershipLostError` for one no longer valid. */
+function validGuards(guards: Lease | readonly Lease[]): EtcdLease[] {
+  const leases = (Array.isArray(guards) ? guards : [guards]) as readonly Lease[];
+  const checked = leases.map((lease) => {
+    if (!(lease instanceof EtcdLease)) throw new UsageError('guardedPut: every guard must be a lease of this etcd backend');
+    if (lease.isSeat) throw new UsageError(`guardedPut: a seat of "${lease.name}" (token ${lease.token}) is a seat; only a lock or leadership can guard a write`);
+    return lease;
+  });
+  for (const lease of checked) {
+    // Self-fencing: past the deadline we cannot vouch for the key, even if etcd still has it.
+    if (!lease.isValid()) throw lostGuard(lease, 'is not valid (released, lost, or past its deadline)');
+  }
+  return checked;
+}
+
+/** The compares that fence a write by `guards`. */
+function guardCompares(guards: readonly EtcdLease[]): ICompare[] {
+  return guards.map((lease) => ({
+    // The guard's key still exists with the revision that is its token: still the holder.
+    key: Buffer.from(lease.key),
+    target: 'Create',
+    result: 'Equal',
+    create_revision: lease.token.toString(),
+  }));
+}
+
+/** The failure branch's reads of the guard keys, for `throwLostGuard`. */
+function guardReads(guards: readonly EtcdLease[]): IRequestOp[] {
+  return guards.map((lease) => ({
+    // On failure, tells a lost guard apart from an existing target.
+    request_range: { key: Buffer.from(lease.key), keys_only: true },
+  }));
+}
+
+/** Throws `LeadershipLostError` (aborting it) for the first guard whose key the failure branch found gone or replaced. */
+function throwLostGuard(guards: readonly EtcdLease[], responses: readonly { response_range: { kvs: readonly { create_revision: string }[] } }[]): void {
+  guards.forEach((lease, i) => {
+    const kv = responses[i]?.response_range.kvs[0];
+    if (kv === undefined || BigInt(kv.create_revision) !== lease.token) throw lostGuard(lease, 'key is gone from etcd');
+  });
 }
 
 function lostGuard(lease: EtcdLease, why: string): LeadershipLostError {

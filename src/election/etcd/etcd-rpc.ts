@@ -46,7 +46,7 @@ export type TxnAnswer = ITxnResponse & { readonly replayed: boolean };
  *   own and replaces it (a key is never reused); a delete compares the key's create_revision;
  *   `guardedPut` compares the guards' create_revisions and, for `ifAbsent`, reads the target
  *   back on failure and, when the answer is `replayed`, counts a target holding exactly its own
- *   value as written;
+ *   value as written; `guardedPutAll` compares the guards and writes the same values again;
  * - a second `leaseGrant` makes a lease nobody keeps alive and no key uses: it expires;
  * - a second `leaseRevoke` finds no lease, which counts as revoked; a keep-alive renews again.
  * A new request must keep this true, or must not go through these methods. Attempts are

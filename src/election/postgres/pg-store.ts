@@ -158,6 +158,30 @@ export class PgStore implements RowStore {
     return { lost };
   }
 
+  /**
+   * One statement, so one transaction: `guarded_put` checks the guards (holding their rows `FOR KEY
+   * SHARE` until the commit, so no reaper removes them meanwhile) and writes the first entry; only
+   * when it answered 'ok' does `put_value` write the others (the materialised CTE runs once, and
+   * the join's filter on its answer is evaluated before any row of the rest is produced).
+   */
+  async guardedPutAll(guards: readonly GuardRow[], entries: readonly { key: string; value: string }[]): Promise<{ lost: GuardRow } | { written: true }> {
+    const [first, ...rest] = entries;
+    const [row] = await this.statement<{ result: string; rest: string }>(
+      `WITH g AS MATERIALIZED (SELECT ${this.s}.guarded_put($1, $2::uuid[], $3::text[], $4::bigint[], $5, $6, false) AS result),
+            r AS (SELECT ${this.s}.put_value($1, e.k, e.v) FROM g, unnest($7::text[], $8::text[]) AS e(k, v) WHERE g.result = 'ok')
+       SELECT g.result, (SELECT count(*) FROM r)::text AS rest FROM g`,
+      [this.cluster, guards.map((g) => g.session), guards.map((g) => g.name), guards.map((g) => String(g.token)), first?.key, first?.value, rest.map((e) => e.key), rest.map((e) => e.value)],
+      `guarded write of ${entries.length} keys`,
+    );
+    const result = row?.result ?? '';
+    if (result === 'ok' && row?.rest === String(rest.length)) return { written: true };
+    const lost = guards[Number(result.slice('lost:'.length)) - 1];
+    if (!result.startsWith('lost:') || lost === undefined) {
+      throw this.failed(new BackendStorageError(`postgres backend: guarded write of ${entries.length} keys: unexpected answer "${result}" (${row?.rest ?? '?'} more written)`));
+    }
+    return { lost };
+  }
+
   async put(key: string, value: string): Promise<void> {
     await this.statement(`SELECT ${this.s}.put_value($1, $2, $3)`, [this.cluster, key, value], `write of ${key}`);
   }

@@ -399,6 +399,32 @@ return 'ok'
 `,
   ),
 
+  /**
+   * KEYS sess, rev, kv, kvrev, kvidx, then the queue of each guard; ARGV guard count n, channel,
+   * then (sid, token) per guard, then (key, value) per entry. 'lost:<i>' as in guardedPut, writing
+   * nothing; else writes every entry (overwriting) and returns 'ok'.
+   */
+  guardedPutAll: script(
+    'guardedPutAll',
+    `
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local sid, tok, q = ARGV[1 + 2 * i], ARGV[2 + 2 * i], KEYS[5 + i]
+  if not alive(KEYS[1], sid) then return 'lost:' .. i end
+  local s = redis.call('ZSCORE', q, sid)
+  if not s or tonumber(s) ~= tonumber(tok) then return 'lost:' .. i end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', q, '-inf', '(' .. tok)) do
+    if alive(KEYS[1], m) then return 'lost:' .. i end
+  end
+end
+for j = 3 + 2 * n, #ARGV, 2 do
+  write_value(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[j], ARGV[j + 1])
+end
+redis.call('PUBLISH', ARGV[2], 'kv')
+return 'ok'
+`,
+  ),
+
   /** KEYS rev, kv, kvrev, kvidx; ARGV key, value, channel. */
   put: script(
     'put',

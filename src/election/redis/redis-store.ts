@@ -206,6 +206,23 @@ export class RedisStore implements RowStore {
     return { lost };
   }
 
+  async guardedPutAll(guards: readonly GuardRow[], entries: readonly { key: string; value: string }[]): Promise<{ lost: GuardRow } | { written: true }> {
+    const k = this.keys;
+    const reply = await this.statement(
+      SCRIPTS.guardedPutAll,
+      [k.sess, k.rev, k.kv, k.kvrev, k.kvidx, ...guards.map((g) => k.queue(g.name))],
+      [String(guards.length), k.channel, ...guards.flatMap((g) => [g.session, String(g.token)]), ...entries.flatMap((e) => [e.key, e.value])],
+      `guarded write of ${entries.length} keys`,
+    );
+    const result = typeof reply === 'string' ? reply : '';
+    if (result === 'ok') return { written: true };
+    const lost = guards[Number(result.slice('lost:'.length)) - 1];
+    if (!result.startsWith('lost:') || lost === undefined) {
+      throw this.failed(new BackendStorageError(`redis backend: guarded write of ${entries.length} keys: unexpected answer "${String(reply)}"`));
+    }
+    return { lost };
+  }
+
   async put(key: string, value: string): Promise<void> {
     const k = this.keys;
     await this.statement(SCRIPTS.put, [k.rev, k.kv, k.kvrev, k.kvidx], [key, value, k.channel], `write of ${key}`);

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { LeadershipLostError, UsageError } from '../../errors.js';
-import type { Backend, BackendHealth, CandidateInfo, DataLoss, ElectionView, KeyValue, Lease, LockView, SessionWatch } from '../backend.js';
+import { checkPutAll, type Backend, type BackendHealth, type CandidateInfo, type DataLoss, type ElectionView, type KeyValue, type Lease, type LockView, type SessionWatch } from '../backend.js';
 import { monotonicMs } from '../../clock.js';
 import { checkSeats } from '../seats.js';
 import { parseCandidateInfo } from './candidate-info.js';
 import { RowLease } from './row-lease.js';
 import { RowSession, type RowBackendKind } from './row-session.js';
-import type { AdvisoryLocks, RowStore } from './row-store.js';
+import type { AdvisoryLocks, GuardRow, RowStore } from './row-store.js';
 import { waitTurn } from './wait-turn.js';
 import { watchFingerprint } from './watch-prefix.js';
 
@@ -131,6 +131,23 @@ export class RowBackend implements Backend {
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const own = this.validGuards(guards, key);
+    const result = await this.store.guardedPut(guardRows(own), key, value, opts.ifAbsent ?? false);
+    if ('written' in result) return result.written;
+    throw this.lostInStore(own, result.lost, key);
+  }
+
+  async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
+    checkPutAll(entries);
+    const what = `${entries.length} keys`;
+    const own = this.validGuards(guards, what);
+    if (entries.length === 0) return;
+    const result = await this.store.guardedPutAll(guardRows(own), entries);
+    if ('lost' in result) throw this.lostInStore(own, result.lost, what);
+  }
+
+  /** `guards` as leases of this backend, each still valid here; `UsageError` for a foreign lease or a seat, `LeadershipLostError` for one no longer held. */
+  private validGuards(guards: Lease | readonly Lease[], what: string): RowLease[] {
     this.assertOpen();
     const own = ('token' in guards ? [guards] : guards).map((guard) => {
       if (!(guard instanceof RowLease) || !this.leases.has(guard)) {
@@ -142,18 +159,20 @@ export class RowBackend implements Backend {
     for (const guard of own) {
       // The deadline may have passed unnoticed (after a pause); checkAlive then loses the session.
       if (!guard.session.checkAlive() || !guard.isValid()) {
-        throw new LeadershipLostError(`guardedPut of ${key}: ${guard.describe()} is no longer held`);
+        throw new LeadershipLostError(`guardedPut of ${what}: ${guard.describe()} is no longer held`);
       }
     }
-    const rows = own.map((g) => ({ name: g.rowName, token: g.token, session: g.session.id }));
-    const result = await this.store.guardedPut(rows, key, value, opts.ifAbsent ?? false);
-    if ('written' in result) return result.written;
-    const lost = own.find((g) => g.token === result.lost.token) as RowLease;
+    return own;
+  }
+
+  /** The error for guard row `row` found not holding by the store; its lease is lost with it. */
+  private lostInStore(own: readonly RowLease[], row: GuardRow, what: string): LeadershipLostError {
+    const lost = own.find((g) => g.token === row.token) as RowLease;
     // Its session may have been reaped (this process stalled); if so every lease in it is gone.
     lost.session.checkAlive();
-    const error = new LeadershipLostError(`guardedPut of ${key}: ${lost.describe()} is no longer held in the store`);
+    const error = new LeadershipLostError(`guardedPut of ${what}: ${lost.describe()} is no longer held in the store`);
     lost.lose(error);
-    throw error;
+    return error;
   }
 
   async put(key: string, value: string): Promise<void> {
@@ -352,4 +371,9 @@ function seatsOf(info: string | null): number {
   } catch {
     return 1;
   }
+}
+
+/** The store's view of guard leases. */
+function guardRows(leases: readonly RowLease[]): GuardRow[] {
+  return leases.map((g) => ({ name: g.rowName, token: g.token, session: g.session.id }));
 }

@@ -115,6 +115,12 @@ export interface RowStore {
    * (false only for `ifAbsent` on an existing key).
    */
   guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }>;
+  /**
+   * Writes every entry (overwriting) if every guard still holds its name, as `guardedPut` checks
+   * it, all in one transaction: all written, or none. The core has checked the entries
+   * (`checkPutAll`: at most 100, distinct keys) and that there is at least one.
+   */
+  guardedPutAll(guards: readonly GuardRow[], entries: readonly { key: string; value: string }[]): Promise<{ lost: GuardRow } | { written: true }>;
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
   /** Every key starting with `prefix`, sorted by key (code point order). */

@@ -3,6 +3,7 @@ import { BackendStorageError, BackendUnavailableError } from '../../errors.js';
 import type { ZkClient } from './zk-client.js';
 import { ZkCode, type ZkMultiResult, type ZkOp } from './zk-types.js';
 import { parentPath } from './zk-layout.js';
+import { mapLimit } from '../../observe/map-limit.js';
 
 /*
  * Data keys as persistent nodes. A key `a/b` is the node `<base>/a/b` with its value as data;
@@ -27,9 +28,17 @@ export async function writeValue(client: ZkClient, path: string, data: Buffer): 
 }
 
 /**
+ * Reads in flight at once while listing. The session has one connection whose requests are
+ * answered in order: 10,000 reads sent at once (a list of 10,000 job states) held the session's
+ * heartbeat behind them for over a second, and a leader at TTL 2 s lost its session in its start.
+ */
+export const LIST_READS_IN_FLIGHT = 64;
+
+/**
  * Every key below `dir` (at any depth) whose first segment starts with `childPrefix`, as
  * `keyPrefix + relative path`, sorted by key: the same set an etcd prefix range returns. The
- * election and lock directories (`reserved`) are skipped; a node deleted while being read is left out.
+ * election and lock directories (`reserved`) are skipped; a node deleted while being read is left
+ * out. Reads level by level, at most `LIST_READS_IN_FLIGHT` at a time.
  */
 export async function listValues(
   client: ZkClient,
@@ -37,18 +46,20 @@ export async function listValues(
   reserved: (path: string) => boolean,
 ): Promise<KeyValue[]> {
   const out: KeyValue[] = [];
-  const walk = async (dir: string, keyPrefix: string, childPrefix: string): Promise<void> => {
-    const children = ((await client.getChildren(dir)) ?? []).filter((c) => c.startsWith(childPrefix) && !reserved(`${dir}/${c}`));
-    await Promise.all(
-      children.map(async (child) => {
-        const node = await client.getData(`${dir}/${child}`);
-        if (node === null) return;
-        if (node.data !== null) out.push({ key: keyPrefix + child, value: node.data.toString('utf8') });
-        if (node.stat.numChildren > 0) await walk(`${dir}/${child}`, `${keyPrefix}${child}/`, '');
-      }),
+  type Dir = { dir: string; keyPrefix: string; childPrefix: string };
+  let level: Dir[] = [target];
+  while (level.length > 0) {
+    const listed = await mapLimit(level, LIST_READS_IN_FLIGHT, async (d) =>
+      ((await client.getChildren(d.dir)) ?? []).filter((c) => c.startsWith(d.childPrefix) && !reserved(`${d.dir}/${c}`)).map((child) => ({ parent: d, child })),
     );
-  };
-  await walk(target.dir, target.keyPrefix, target.childPrefix);
+    const below = await mapLimit(listed.flat(), LIST_READS_IN_FLIGHT, async ({ parent, child }): Promise<Dir | undefined> => {
+      const node = await client.getData(`${parent.dir}/${child}`);
+      if (node === null) return undefined;
+      if (node.data !== null) out.push({ key: parent.keyPrefix + child, value: node.data.toString('utf8') });
+      return node.stat.numChildren > 0 ? { dir: `${parent.dir}/${child}`, keyPrefix: `${parent.keyPrefix}${child}/`, childPrefix: '' } : undefined;
+    });
+    level = below.filter((d): d is Dir => d !== undefined);
+  }
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
@@ -113,6 +124,43 @@ export async function guardedWrite(
     }
   }
   throw new BackendUnavailableError(`zookeeper write ${path}: the tree kept changing, gave up after ${MAX_WRITE_ATTEMPTS} attempts`);
+}
+
+/**
+ * Writes every entry (set-or-create, as `guardedWrite` without `ifAbsent`) in ONE transaction
+ * that also checks every guard node still exists: all of them or none. Each entry is first tried
+ * as a create (the scheduler's bulk writes fill absent keys); a transaction that fails on an entry
+ * teaches that entry's right op (a set when it exists, its parents made when missing) and is sent
+ * again, so a batch of keys that all exist costs one round trip more per key. Throws
+ * `BackendUnavailableError` when ZooKeeper does not answer or the tree keeps changing,
+ * `BackendStorageError` when ZooKeeper refuses the write.
+ */
+export async function guardedWriteAll(
+  client: ZkClient,
+  guardPaths: readonly string[],
+  entries: readonly { path: string; data: Buffer }[],
+): Promise<{ kind: 'written' } | { kind: 'guard-lost'; index: number }> {
+  const writes: Write[] = entries.map(() => ({ kind: 'create' }));
+  const attempts = 2 * entries.length + MAX_WRITE_ATTEMPTS;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const ops: ZkOp[] = [
+      // The guards, as in guardedWrite: each exists exactly as long as our session holds it.
+      ...guardPaths.map((p): ZkOp => ({ kind: 'check', path: p })),
+      // The entries: an unconditional set (filling a data-less parent too) or a create.
+      ...entries.map(({ path, data }, i): ZkOp => (writes[i]!.kind === 'create' ? { kind: 'create', path, data } : { kind: 'set', path, data, version: -1 })),
+    ];
+    const result = await client.multi(ops);
+    if (result.ok) return { kind: 'written' };
+    if (result.index < guardPaths.length) return { kind: 'guard-lost', index: result.index };
+    const i = result.index - guardPaths.length;
+    const entry = entries[i];
+    if (entry === undefined) throw new BackendStorageError(`zookeeper multi write: error code ${result.code} at op ${result.index}`);
+    if (result.code === ZkCode.NODE_EXISTS) writes[i] = { kind: 'set', version: -1 };
+    else if (result.code === ZkCode.NO_NODE && writes[i]!.kind === 'set') writes[i] = { kind: 'create' };
+    else if (result.code === ZkCode.NO_NODE) await client.mkdirp(parentPath(entry.path));
+    else throw new BackendStorageError(`zookeeper write ${entry.path}: error code ${result.code}`);
+  }
+  throw new BackendUnavailableError(`zookeeper write of ${entries.length} keys: the tree kept changing, gave up after ${attempts} attempts`);
 }
 
 // Without guards a plain create or setData does the same as a one-op transaction, cheaper.

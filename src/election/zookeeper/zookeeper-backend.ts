@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
+  checkPutAll,
   noSessionWatch,
   type Backend,
   type BackendCommonOptions,
@@ -18,7 +19,7 @@ import { checkSeats } from '../seats.js';
 import { decodeCandidate, encodeCandidate, encodeSeatHolder } from './candidate-data.js';
 import { LATCH_NODE_NAME, LOCK_NODE_NAME, sortBySequence, type LockNodeName } from './protected-node.js';
 import { ZkClient } from './zk-client.js';
-import { deleteValue, guardedWrite, listValues, readValue, writeValue } from './zk-data.js';
+import { deleteValue, guardedWrite, guardedWriteAll, listValues, readValue, writeValue } from './zk-data.js';
 import { ZkLayout, parseConnectString } from './zk-layout.js';
 import { ZkLease } from './zk-lease.js';
 import { lockNode, type HeldNode } from './zk-lock-core.js';
@@ -151,24 +152,43 @@ class ZooKeeperBackend implements Backend {
   }
 
   async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const leases = this.validGuards(guards);
+    const path = this.layout.dataPath(key);
+    // Every live lease belongs to the current session: a lost session aborted all of its leases.
+    const client = (leases[0]?.session ?? (await this.ensureSession())).client;
+    const result = await guardedWrite(client, leases.map((l) => l.path), path, Buffer.from(value), opts.ifAbsent === true);
+    if (result.kind === 'guard-lost') throw this.lostGuard(leases, result.index);
+    return result.kind === 'written';
+  }
+
+  async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
+    checkPutAll(entries);
+    const leases = this.validGuards(guards);
+    if (entries.length === 0) return;
+    const client = (leases[0]?.session ?? (await this.ensureSession())).client;
+    const writes = entries.map((e) => ({ path: this.layout.dataPath(e.key), data: Buffer.from(e.value) }));
+    const result = await guardedWriteAll(client, leases.map((l) => l.path), writes);
+    if (result.kind === 'guard-lost') throw this.lostGuard(leases, result.index);
+  }
+
+  /** `guards` as leases this backend issued, none aborted; `UsageError` for a foreign lease or a seat, `LeadershipLostError` for an aborted one. */
+  private validGuards(guards: Lease | readonly Lease[]): ZkLease[] {
     const leases = (Array.isArray(guards) ? guards : [guards]).map((g: Lease) => {
       if (!(g instanceof ZkLease) || !this.issued.has(g)) throw new UsageError('guardedPut: a guard is not a lease of this backend');
       if (g.isSeat) throw new UsageError(`guardedPut: a seat of "${g.name}" is not a guard; only a lock or leadership can guard a write`);
       return g;
     });
-    const path = this.layout.dataPath(key);
     const lost = leases.find((l) => l.signal.aborted);
     if (lost) throw new LeadershipLostError(`${lost.name} is no longer held (token ${lost.token})`);
-    // Every live lease belongs to the current session: a lost session aborted all of its leases.
-    const client = (leases[0]?.session ?? (await this.ensureSession())).client;
-    const result = await guardedWrite(client, leases.map((l) => l.path), path, Buffer.from(value), opts.ifAbsent === true);
-    if (result.kind === 'guard-lost') {
-      const lease = leases[result.index] as ZkLease;
-      const error = new LeadershipLostError(`${lease.name} is no longer held: ${lease.path} is gone`);
-      lease.abort(error);
-      throw error;
-    }
-    return result.kind === 'written';
+    return leases;
+  }
+
+  /** Aborts guard `index` of `leases`, whose node the transaction found gone, and returns the error. */
+  private lostGuard(leases: readonly ZkLease[], index: number): LeadershipLostError {
+    const lease = leases[index] as ZkLease;
+    const error = new LeadershipLostError(`${lease.name} is no longer held: ${lease.path} is gone`);
+    lease.abort(error);
+    return error;
   }
 
   async put(key: string, value: string): Promise<void> {
