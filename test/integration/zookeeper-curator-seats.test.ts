@@ -1,31 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Backend, LockView } from '../../src/election/backend.js';
-import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
 import { candidate, track } from '../conformance/conformance-context.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { startZooKeeper, type ZkServer } from '../helpers/zookeeper-server.js';
-import { CuratorPeer, compileCuratorPeer } from '../interop/curator/curator-peer.js';
-import { LogSink } from './zookeeper-support.js';
+import { curatorFixture } from './zookeeper-support.js';
 
 const ttlMs = 3000;
 
 describe('zookeeper backend: seats interop with Apache Curator 5 (InterProcessSemaphoreV2)', () => {
-  let server: ZkServer;
-  let peerClasses: Awaited<ReturnType<typeof compileCuratorPeer>>;
-  const backends: Backend[] = [];
-  const peers: CuratorPeer[] = [];
-  const backend = async (cluster: string): Promise<Backend> => {
-    const b = await createZooKeeperBackend({ type: 'zookeeper', connect: server.connect }, { cluster, ttlMs, logger: new LogSink().logger });
-    backends.push(b);
-    return b;
-  };
-  const curator = async (): Promise<CuratorPeer> => {
-    const peer = await CuratorPeer.start(peerClasses.classDir, server.connect, ttlMs);
-    peers.push(peer);
-    return peer;
-  };
+  const { backend, curator } = curatorFixture(ttlMs);
   /** A fresh cluster and the InterProcessSemaphoreV2 path of its seat set `pool`. */
   const seatSet = (): { cluster: string; path: string } => {
     const cluster = `curator-seats-${randomBytes(4).toString('hex')}`;
@@ -38,18 +22,6 @@ describe('zookeeper backend: seats interop with Apache Curator 5 (InterProcessSe
     const holders = await pool(observer);
     return holders.length === 2 && holders.every((l) => l.waiting === waiting);
   };
-
-  before(async () => {
-    [server, peerClasses] = await Promise.all([startZooKeeper(), compileCuratorPeer()]);
-  });
-  after(async () => {
-    peerClasses?.remove();
-    await server?.stop();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(peers.splice(0).map((p) => p.stop()));
-    await Promise.allSettled(backends.splice(0).map((b) => b.close()));
-  });
 
   it('a Curator holder and a lockd holder fill two seats; a lockd waiter gets the seat Curator releases; locks() shows the Curator holder', { timeout: 90_000 }, async () => {
     const { cluster, path } = seatSet();

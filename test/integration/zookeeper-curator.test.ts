@@ -1,43 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
-import type { Backend, Lease } from '../../src/election/backend.js';
-import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
+import { describe, it } from 'node:test';
+import type { Lease } from '../../src/election/backend.js';
+import type { CuratorPeer } from '../interop/curator/curator-peer.js';
 import { candidate, track } from '../conformance/conformance-context.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { startZooKeeper, type ZkServer } from '../helpers/zookeeper-server.js';
-import { CuratorPeer, compileCuratorPeer } from '../interop/curator/curator-peer.js';
-import { LogSink, Sampler } from './zookeeper-support.js';
+import { curatorFixture, Sampler } from './zookeeper-support.js';
 
 const ttlMs = 3000;
 
 describe('zookeeper backend: interop with Apache Curator 5 (LeaderLatch, InterProcessMutex)', () => {
-  let server: ZkServer;
-  let peerClasses: Awaited<ReturnType<typeof compileCuratorPeer>>;
-  const backends: Backend[] = [];
-  const peers: CuratorPeer[] = [];
-  const backend = async (cluster: string): Promise<Backend> => {
-    const b = await createZooKeeperBackend({ type: 'zookeeper', connect: server.connect }, { cluster, ttlMs, logger: new LogSink().logger });
-    backends.push(b);
-    return b;
-  };
-  const curator = async (): Promise<CuratorPeer> => {
-    const peer = await CuratorPeer.start(peerClasses.classDir, server.connect, ttlMs);
-    peers.push(peer);
-    return peer;
-  };
+  const { backend, curator } = curatorFixture(ttlMs);
 
-  before(async () => {
-    [server, peerClasses] = await Promise.all([startZooKeeper(), compileCuratorPeer()]);
-  });
-  after(async () => {
-    peerClasses?.remove();
-    await server?.stop();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(peers.splice(0).map((p) => p.stop()));
-    await Promise.allSettled(backends.splice(0).map((b) => b.close()));
-  });
 
   it('a LeaderLatch and two lockd candidates share one queue: at most one leads, observe() names the Curator leader', { timeout: 90_000 }, async () => {
     const cluster = `curator-${randomBytes(4).toString('hex')}`;

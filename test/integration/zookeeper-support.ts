@@ -1,6 +1,11 @@
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { after, afterEach, before } from 'node:test';
 import { pino, type Logger } from 'pino';
+import type { Backend } from '../../src/election/backend.js';
+import { createZooKeeperBackend } from '../../src/election/zookeeper/zookeeper-backend.js';
+import { startZooKeeper, type ZkServer } from '../helpers/zookeeper-server.js';
+import { CuratorPeer, compileCuratorPeer } from '../interop/curator/curator-peer.js';
 
 /** One parsed pino line. */
 export type LogLine = { level: number; msg: string } & Record<string, unknown>;
@@ -80,4 +85,46 @@ export class Sampler {
     await this.loop;
     return { violations: this.violations, samples: this.samples };
   }
+}
+
+/** What `curatorFixture` gives a test: lockd backends and Curator peers on one ZooKeeper server. */
+export interface CuratorFixture {
+  /** A lockd ZooKeeper backend of `cluster` (session timeout `ttlMs`), closed after the test. */
+  backend(cluster: string): Promise<Backend>;
+  /** A running Curator 5 peer (test/interop/curator), stopped after the test. */
+  curator(): Promise<CuratorPeer>;
+}
+
+/**
+ * Registers, in the calling `describe`, a ZooKeeper server and the compiled Curator peer for the
+ * whole suite (`before`/`after`), and closes every backend and peer a test made (`afterEach`).
+ */
+export function curatorFixture(ttlMs: number): CuratorFixture {
+  let server: ZkServer | undefined;
+  let peerClasses: Awaited<ReturnType<typeof compileCuratorPeer>> | undefined;
+  const backends: Backend[] = [];
+  const peers: CuratorPeer[] = [];
+  before(async () => {
+    [server, peerClasses] = await Promise.all([startZooKeeper(), compileCuratorPeer()]);
+  });
+  after(async () => {
+    peerClasses?.remove();
+    await server?.stop();
+  });
+  afterEach(async () => {
+    await Promise.allSettled(peers.splice(0).map((p) => p.stop()));
+    await Promise.allSettled(backends.splice(0).map((b) => b.close()));
+  });
+  return {
+    backend: async (cluster) => {
+      const b = await createZooKeeperBackend({ type: 'zookeeper', connect: server!.connect }, { cluster, ttlMs, logger: new LogSink().logger });
+      backends.push(b);
+      return b;
+    },
+    curator: async () => {
+      const peer = await CuratorPeer.start(peerClasses!.classDir, server!.connect, ttlMs);
+      peers.push(peer);
+      return peer;
+    },
+  };
 }
