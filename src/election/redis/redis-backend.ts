@@ -12,6 +12,7 @@ import { redisReaper } from './redis-reaper.js';
 import { sentinelLocator } from './redis-sentinel.js';
 import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
+import { createRedlockBackend } from './redlock-backend.js';
 
 /** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
 const MIN_TTL_MS = 1000;
@@ -20,9 +21,10 @@ const STATEMENT_LINKS = 2;
 
 /**
  * The `backend` section for Redis: one primary named by `url` (`redis://[user:password@]host:port[/db]`,
- * or `rediss://` for TLS), or the primary that Redis Sentinel names (`sentinel`); exactly one.
+ * or `rediss://` for TLS), the primary that Redis Sentinel names (`sentinel`), or a majority of
+ * independent primaries (`redlock`, redlock-backend.ts); exactly one.
  */
-export type RedisConfig = { type: 'redis'; url: string } | { type: 'redis'; sentinel: RedisSentinelConfig };
+export type RedisConfig = { type: 'redis'; url: string } | { type: 'redis'; sentinel: RedisSentinelConfig } | { type: 'redis'; redlock: string[] };
 
 /**
  * Opens the Redis backend: the row core (src/election/rows) on a `RedisStore`, over one primary
@@ -45,6 +47,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const logger = common.logger.child({ component: 'election', backend: 'redis' });
   const renewMs = Math.round(renewalIntervalMs('redis', common.ttlMs));
   const statementMs = Math.max(renewMs, Math.min(5000, Math.round(common.ttlMs / 2)));
+  if ('redlock' in config) return createRedlockBackend({ urls: config.redlock, common, renewMs, statementMs, logger });
   const keys = new RedisKeys(common.cluster);
   const acks = 'sentinel' in config ? config.sentinel.minReplicasAck : 0;
   const connect: RedisConnectOptions = {
@@ -77,7 +80,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
 }
 
 /** The URL, or a lookup of the primary through the sentinels (each asked within `timeoutMs`). */
-function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): RedisTarget {
+function redisTarget(config: Exclude<RedisConfig, { redlock: string[] }>, timeoutMs: number, logger: Logger): RedisTarget {
   if (!('sentinel' in config)) return { kind: 'url', url: config.url };
   const { master, nodes, username, password } = config.sentinel;
   if (nodes.length === 0) throw new UsageError('redis backend: sentinel.nodes is empty');
@@ -104,7 +107,7 @@ function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): Re
  * acknowledged writes (`appendonly no`, or `appendfsync` other than `always`). Skipped, with a
  * debug line, where CONFIG is disabled (managed services rename or forbid it).
  */
-async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
+export async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
   let settings: Map<string, string>;
   try {
     const flat = await link.call(['CONFIG', 'GET', 'maxmemory-policy', 'appendonly', 'appendfsync'], deadlineMs, 'read the server settings');

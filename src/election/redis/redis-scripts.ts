@@ -94,7 +94,7 @@ end
 `;
 
 /** The scripts that never change data (no replica confirmation needed: see redis-replica-ack.ts). */
-const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint']);
+const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint', 'tokenRead', 'turnAhead']);
 
 function script(name: string, body: string): LuaScript {
   const source = `${PRELUDE}\n${body.trim()}\n`;
@@ -372,6 +372,94 @@ for _, k in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], lo, hi)) do
   if r > top then top = r end
 end
 return int(count) .. ':' .. int(top)
+`,
+  ),
+  /**
+   * Redlock phase 1 (redlock-tokens.ts). KEYS rev, sess, q; ARGV member. Read only:
+   * {counter, server time in µs, session alive (1/0), the member's token or ''}.
+   */
+  tokenRead: script(
+    'tokenRead',
+    `
+local t = redis.call('TIME')
+local mine = redis.call('ZSCORE', KEYS[3], ARGV[1])
+return {int(tonumber(redis.call('GET', KEYS[1]) or '0')), int(tonumber(t[1]) * 1000000 + tonumber(t[2])), alive(KEYS[2], ARGV[1]) and 1 or 0, mine and int(tonumber(mine)) or ''}
+`,
+  ),
+
+  /**
+   * Redlock phase 2: the compare-and-set that queues a member at a token chosen by the client.
+   * KEYS rev, sess, q, qi; ARGV member, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
+   * capacity, token. '-1' when the session is gone; 'behind' when the counter is already at or past
+   * the token (another writer got there first: nothing written); 'full' for only-if-free when other
+   * members hold `capacity` live entries; else sets the counter to the token, queues (or moves) the
+   * member at it and returns 'ok'. Every entry of the queue has a token at most the counter, so the
+   * new one is at the back.
+   */
+  enqueueAt: script(
+    'enqueueAt',
+    `
+local member = ARGV[1]
+if not alive(KEYS[2], member) then return '-1' end
+local changed = prune(KEYS[2], KEYS[3], KEYS[4])
+local t = tonumber(ARGV[7])
+local result = 'ok'
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= t then
+  result = 'behind'
+else
+  local others = redis.call('ZCARD', KEYS[3]) - (redis.call('ZSCORE', KEYS[3], member) and 1 or 0)
+  if ARGV[4] == '1' and others >= tonumber(ARGV[6]) then
+    result = 'full'
+  else
+    redis.call('SET', KEYS[1], int(t))
+    redis.call('ZADD', KEYS[3], t, member)
+    if ARGV[3] == '1' then redis.call('HSET', KEYS[4], member, ARGV[2]) end
+  end
+end
+if changed then redis.call('PUBLISH', ARGV[5], 'q') end
+return result
+`,
+  ),
+
+  /**
+   * Redlock turn. KEYS sess, q; ARGV member, token. Read only: {present (1/0), then every other
+   * live member whose token is lower}, so the client can count the union over a majority.
+   */
+  turnAhead: script(
+    'turnAhead',
+    `
+local token = tonumber(ARGV[2])
+local out = {0}
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local m, s = entries[i], tonumber(entries[i + 1])
+  if alive(KEYS[1], m) then
+    if m == ARGV[1] then
+      if s == token then out[1] = 1 end
+    elseif s < token then
+      out[#out + 1] = m
+    end
+  end
+end
+return out
+`,
+  ),
+
+  /**
+   * Redlock's "delayed restart" marker (redlock-member.ts). KEYS mark; ARGV a fresh id. Creates the
+   * marker when missing (the server is new or lost its data); returns {id, its age in ms by the
+   * server's clock}.
+   */
+  bootMark: script(
+    'bootMark',
+    `
+local now = now_ms()
+local id = redis.call('HGET', KEYS[1], 'id')
+if not id then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'born', int(now))
+  return {ARGV[1], '0'}
+end
+return {id, int(now - tonumber(redis.call('HGET', KEYS[1], 'born') or now))}
 `,
   ),
 } as const satisfies Record<string, LuaScript>;

@@ -72,7 +72,7 @@ export class RedisStore implements RowStore {
 
   async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const k = this.keys;
-    const member = hold === '' ? session : `${session}#${hold}`;
+    const member = memberOf(session, hold);
     const reply = await this.statement(
       SCRIPTS.enqueue,
       [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
@@ -84,6 +84,50 @@ export class RedisStore implements RowStore {
     if (token === -1n) return undefined;
     this.rowNames.set(token, { name, session, member });
     return token;
+  }
+
+  /**
+   * Redlock phase 1 (redlock-tokens.ts): this primary's token counter, its time in µs, whether
+   * `session` is alive here, and the token its entry for (`name`, `hold`) has here, if any.
+   */
+  async readToken(session: string, name: string, hold: string): Promise<{ counter: bigint; micros: bigint; alive: boolean; mine: bigint | undefined }> {
+    const k = this.keys;
+    const reply = await this.statement(SCRIPTS.tokenRead, [k.rev, k.sess, k.queue(name)], [memberOf(session, hold)], 'read the token counter');
+    const [counter, micros, alive, mine] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    return { counter: this.integer(counter, 'read the token counter'), micros: this.integer(micros, 'read the token counter'), alive: alive === 1, mine: mine === '' ? undefined : this.integer(mine, 'read the token counter') };
+  }
+
+  /**
+   * Redlock phase 2: queues (`session`, `name`, `hold`) at `token` only if this primary's counter is
+   * below it (compare-and-set; see `enqueueAt` in redis-scripts.ts). 'ok' (remembered for
+   * `deleteHolder` and stale deletion), 'behind', 'full' (only-if-free) or 'gone' (no session).
+   */
+  async insertHolderAt(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number, token: bigint): Promise<'ok' | 'behind' | 'full' | 'gone'> {
+    const k = this.keys;
+    const member = memberOf(session, hold);
+    const reply = await this.statement(
+      SCRIPTS.enqueueAt,
+      [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
+      [member, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel, String(capacity), String(token)],
+      'queue a holder at a token',
+    );
+    if (reply === 'ok') this.rowNames.set(token, { name, session, member });
+    if (reply === 'ok' || reply === 'behind' || reply === 'full') return reply;
+    if (reply === '-1') return 'gone';
+    throw this.failed(new BackendStorageError(`redis backend: queue a holder at a token: unexpected answer "${String(reply)}"`));
+  }
+
+  /** Remembers an entry found already queued at `token` (a retried Redlock insert adopts it). */
+  adoptHolder(session: string, name: string, hold: string, token: bigint): void {
+    this.rowNames.set(token, { name, session, member: memberOf(session, hold) });
+  }
+
+  /** Redlock turn: whether row `token` of `name` is here, and the other live members ahead of it. */
+  async turnAhead(name: string, token: bigint): Promise<{ present: boolean; ahead: string[] }> {
+    const row = this.rowNames.get(token);
+    const reply = await this.statement(SCRIPTS.turnAhead, [this.keys.sess, this.keys.queue(name)], [row?.member ?? '', String(token)], 'look at a queue');
+    const [present, ...ahead] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    return { present: present === 1, ahead: ahead.map(String) };
   }
 
   async deleteHolder(session: string, token: bigint): Promise<void> {
@@ -232,6 +276,11 @@ export class RedisStore implements RowStore {
     this.lastFailure = err.message;
     return err;
   }
+}
+
+/** A queue member: the session's id, or `sid#<hold>` for each seat hold of a session. */
+function memberOf(session: string, hold: string): string {
+  return hold === '' ? session : `${session}#${hold}`;
 }
 
 /** `text` as a literal in a SCAN MATCH pattern. */

@@ -1,0 +1,64 @@
+import { BackendStorageError, BackendUnavailableError, type LockdError } from '../../errors.js';
+import type { RedlockMember, Vote } from './redlock-member.js';
+import type { RedisStore } from './redis-store.js';
+
+/** The answers of one fan-out: each voting primary's value, by member index. */
+export interface Tally<T> {
+  /** Voting answers, by member index. */
+  answers: Map<number, T>;
+  /** The failures (for messages). */
+  failures: LockdError[];
+  /** How many primaries there are (N), and how many make a majority (N/2 + 1). */
+  size: number;
+  quorum: number;
+}
+
+/**
+ * Runs `fn` on every primary in parallel (each call under its link's deadline) and collects the
+ * voting answers once all have settled. A primary that failed or abstained simply has no answer:
+ * the caller decides from the answers whether a majority agrees.
+ */
+export async function fanOut<T>(members: readonly RedlockMember[], fn: (store: RedisStore, index: number) => Promise<T>): Promise<Tally<T>> {
+  const votes: Vote<T>[] = await Promise.all(members.map((m) => m.ask((store) => fn(store, m.index))));
+  const answers = new Map<number, T>();
+  const failures: LockdError[] = [];
+  votes.forEach((vote, i) => {
+    if (vote.kind === 'answer') answers.set(i, vote.value);
+    else if (vote.kind === 'failed') failures.push(vote.error);
+  });
+  return { answers, failures, size: members.length, quorum: Math.floor(members.length / 2) + 1 };
+}
+
+/** The members whose answer satisfies `test`. */
+export function agreeing<T>(tally: Tally<T>, test: (value: T) => boolean): Set<number> {
+  return new Set([...tally.answers].filter(([, v]) => test(v)).map(([i]) => i));
+}
+
+/**
+ * The error for an operation that no majority confirmed: `BackendStorageError` when every primary
+ * that failed refused it for good (a misconfiguration), else `BackendUnavailableError` (retryable;
+ * for a write, the outcome is unknown: it may have been applied on some primaries).
+ */
+export function noMajority(tally: Tally<unknown>, what: string): LockdError {
+  const reasons = tally.failures.map((e) => e.message);
+  const detail = `${tally.answers.size} of ${tally.size} primaries answered (a majority is ${tally.quorum})${reasons.length > 0 ? `: ${reasons.join('; ')}` : ''}`;
+  if (tally.failures.length > 0 && tally.failures.every((e) => e instanceof BackendStorageError)) {
+    return new BackendStorageError(`redis redlock: ${what}: ${detail}`, tally.failures[0]);
+  }
+  return new BackendUnavailableError(`redis redlock: ${what}: no majority; ${detail}`, tally.failures[0]);
+}
+
+/** Throws `noMajority` unless at least a majority answered. */
+export function requireAnswers(tally: Tally<unknown>, what: string): void {
+  if (tally.answers.size < tally.quorum) throw noMajority(tally, what);
+}
+
+/**
+ * How many of `answered` answers must show a value for it to be one a majority holds: a value on
+ * Q of N primaries shows on at least `answered − (N − Q)` of any `answered` answers; a value on
+ * fewer (a write that reached a minority) shows on fewer when every primary answers.
+ */
+export function minSightings(tally: Tally<unknown>): number {
+  return Math.max(1, tally.answers.size - (tally.size - tally.quorum));
+}
+
