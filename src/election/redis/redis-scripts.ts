@@ -462,4 +462,20 @@ end
 return {id, int(now - tonumber(redis.call('HGET', KEYS[1], 'born') or now))}
 `,
   ),
+  /**
+   * Redlock read repair (redlock-store.ts). KEYS rev, kv, kvrev, kvidx; ARGV key, stored value
+   * (`\1<version>\1<value>`, redlock-values.ts), channel. Writes it unless the key holds a value
+   * of the same or a newer version; 1 when it wrote.
+   */
+  putIfNewer: script(
+    'putIfNewer',
+    `
+local function version(v) return string.match(v, '^\\1([^\\1]*)\\1') or '' end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and version(cur) >= version(ARGV[2]) then return 0 end
+write_value(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'kv')
+return 1
+`,
+  ),
 } as const satisfies Record<string, LuaScript>;

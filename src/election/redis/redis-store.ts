@@ -204,6 +204,12 @@ export class RedisStore implements RowStore {
     await this.statement(SCRIPTS.put, [k.rev, k.kv, k.kvrev, k.kvidx], [key, value, k.channel], `write of ${key}`);
   }
 
+  /** Redlock read repair: writes `stored` unless the key has a value of that version or newer (see `putIfNewer`). */
+  async putIfNewer(key: string, stored: string): Promise<void> {
+    const k = this.keys;
+    await this.statement(SCRIPTS.putIfNewer, [k.rev, k.kv, k.kvrev, k.kvidx], [key, stored, k.channel], `repair of ${key}`);
+  }
+
   async get(key: string): Promise<string | undefined> {
     const reply = await this.command(['HGET', this.keys.kv, key], `read of ${key}`);
     return typeof reply === 'string' ? reply : undefined;

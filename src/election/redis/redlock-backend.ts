@@ -10,6 +10,7 @@ import { redisReaper } from './redis-reaper.js';
 import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 import { RedlockMember } from './redlock-member.js';
+import { majority } from './redlock-quorum.js';
 import { RedlockStore } from './redlock-store.js';
 
 /**
@@ -66,7 +67,7 @@ export async function createRedlockBackend(options: RedlockOpenOptions): Promise
     const failures = formats.flatMap((f) => (f.status === 'rejected' ? [f.reason as LockdError] : []));
     const refused = failures.find((e) => e instanceof BackendStorageError);
     if (refused !== undefined) throw refused;
-    const quorum = Math.floor(urls.length / 2) + 1;
+    const quorum = majority(urls.length);
     if (urls.length - failures.length < quorum) {
       throw new BackendUnavailableError(`redis redlock: open: ${urls.length - failures.length} of ${urls.length} primaries answered (a majority is ${quorum}): ${failures.map((e) => e.message).join('; ')}`);
     }

@@ -2,6 +2,11 @@ import { BackendStorageError, BackendUnavailableError, type LockdError } from '.
 import type { RedlockMember, Vote } from './redlock-member.js';
 import type { RedisStore } from './redis-store.js';
 
+/** How many of `n` primaries make a majority: any two such sets share a primary. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
 /** The answers of one fan-out: each voting primary's value, by member index. */
 export interface Tally<T> {
   /** Voting answers, by member index. */
@@ -26,7 +31,7 @@ export async function fanOut<T>(members: readonly RedlockMember[], fn: (store: R
     if (vote.kind === 'answer') answers.set(i, vote.value);
     else if (vote.kind === 'failed') failures.push(vote.error);
   });
-  return { answers, failures, size: members.length, quorum: Math.floor(members.length / 2) + 1 };
+  return { answers, failures, size: members.length, quorum: majority(members.length) };
 }
 
 /** The members whose answer satisfies `test`. */

@@ -1,9 +1,9 @@
 import { BackendUnavailableError, type LockdError } from '../../errors.js';
 import type { ChangeFeed, GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
 import type { RedlockMember } from './redlock-member.js';
-import { agreeing, fanOut, minSightings, noMajority, requireAnswers, type Tally } from './redlock-quorum.js';
+import { agreeing, fanOut, majority, minSightings, noMajority, requireAnswers, type Tally } from './redlock-quorum.js';
 import { insertAtMajority } from './redlock-tokens.js';
-import { newestHeld, newVersion, wrap } from './redlock-values.js';
+import { newestHeld, newVersion, unwrap, wrap } from './redlock-values.js';
 
 /**
  * The Redlock driver (src/election/rows/row-store.ts) over N independent primaries (3 or 5): every
@@ -24,7 +24,7 @@ import { newestHeld, newVersion, wrap } from './redlock-values.js';
  *   the session was vouched for. A row is live, for others, on a majority until the holder's
  *   deadline: the single-primary reaping rule (observed silence) on each primary.
  * - **Data**: written to all, done on a majority; a read takes the newest version a majority holds
- *   (redlock-values.ts).
+ *   (redlock-values.ts) and first makes sure a majority has it (read repair).
  */
 export class RedlockStore implements RowStore {
   lastFailure: string | undefined;
@@ -42,7 +42,7 @@ export class RedlockStore implements RowStore {
   }
 
   get quorum(): number {
-    return Math.floor(this.members.length / 2) + 1;
+    return majority(this.members.length);
   }
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
@@ -180,21 +180,48 @@ export class RedlockStore implements RowStore {
   async get(key: string): Promise<string | undefined> {
     const tally = await this.all((s) => s.get(key));
     this.settle(tally, `read of ${key}`);
-    return newestHeld([...tally.answers.values()], minSightings(tally));
+    const chosen = newestHeld([...tally.answers.values()], minSightings(tally));
+    await this.repair(key, chosen, tally.answers);
+    return chosen === undefined ? undefined : unwrap(chosen).value;
   }
 
   async list(prefix: string): Promise<{ key: string; value: string }[]> {
     const tally = await this.all((s) => s.list(prefix));
     this.settle(tally, `list of ${prefix}`);
-    const byKey = new Map<string, string[]>();
-    for (const entries of tally.answers.values()) for (const { key, value } of entries) byKey.set(key, [...(byKey.get(key) ?? []), value]);
+    const byKey = new Map<string, Map<number, string>>();
+    for (const [i, entries] of tally.answers) {
+      for (const { key, value } of entries) byKey.set(key, (byKey.get(key) ?? new Map<number, string>()).set(i, value));
+    }
     const least = minSightings(tally);
     const out: { key: string; value: string }[] = [];
+    const repairs: Promise<void>[] = [];
     for (const [key, values] of byKey) {
-      const value = newestHeld(values, least);
-      if (value !== undefined) out.push({ key, value });
+      const chosen = newestHeld([...values.values()], least);
+      if (chosen === undefined) continue;
+      repairs.push(this.repair(key, chosen, new Map([...tally.answers.keys()].map((i) => [i, values.get(i)]))));
+      out.push({ key, value: unwrap(chosen).value });
     }
+    await Promise.all(repairs);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Read repair, as in ABD registers: before a read returns `chosen`, it must be on a majority, so
+   * that every later read sees it (or something newer) whichever majority answers. Writes it to
+   * the primaries that do not show it (unless they hold a newer version); throws
+   * `BackendUnavailableError` when it cannot reach a majority. Nothing to do for an absent key.
+   */
+  private async repair(key: string, chosen: string | undefined, answers: ReadonlyMap<number, string | undefined>): Promise<void> {
+    if (chosen === undefined) return;
+    const have = new Set([...answers].filter(([, v]) => v === chosen).map(([i]) => i));
+    if (have.size >= this.quorum) return;
+    const tally = await fanOut(
+      this.members.filter((m) => !have.has(m.index)),
+      (s) => s.putIfNewer(key, chosen),
+    );
+    if (have.size + tally.answers.size < this.quorum) {
+      throw this.failed(new BackendUnavailableError(`redis redlock: read of ${key}: the value seen is on ${have.size} primaries and could be repaired on ${tally.answers.size}, fewer than a majority (${this.quorum})`));
+    }
   }
 
   async delete(key: string): Promise<void> {

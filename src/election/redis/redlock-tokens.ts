@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendUnavailableError } from '../../errors.js';
 import type { RedlockMember } from './redlock-member.js';
-import { agreeing, fanOut, noMajority, requireAnswers } from './redlock-quorum.js';
+import { agreeing, fanOut, majority, noMajority, requireAnswers } from './redlock-quorum.js';
 
 /** One holder row to queue on a majority. */
 export interface InsertRequest {
@@ -41,7 +41,7 @@ const ATTEMPTS = 8;
  * without a majority of answers or after ATTEMPTS lost races.
  */
 export async function insertAtMajority(members: readonly RedlockMember[], req: InsertRequest, stray: (index: number, token: bigint) => void): Promise<InsertResult> {
-  const quorum = Math.floor(members.length / 2) + 1;
+  const quorum = majority(members.length);
   const adopt = (token: bigint): void => {
     for (const m of members) m.store.adoptHolder(req.session, req.name, req.hold, token);
   };

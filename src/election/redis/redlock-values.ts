@@ -33,8 +33,8 @@ export function unwrap(stored: string): { version: string; value: string } {
 }
 
 /**
- * The value a majority holds, from the answers of some primaries (`undefined`: the key's
- * absence): the newest version seen on at least `minSightings` answers (see redlock-quorum.ts),
+ * The stored string (version and value) a majority holds, from the answers of some primaries
+ * (`undefined`: the key's absence): the newest version seen on at least `minSightings` answers (see redlock-quorum.ts),
  * so a write or delete that reached only a minority is not taken for the key's value when every
  * primary answers. With only a bare majority answering, every sighting counts. When no version
  * is seen often enough (failed writes overwrote a complete one on different primaries), the newest
@@ -44,8 +44,8 @@ export function newestHeld(stored: readonly (string | undefined)[], minSightings
   const counts = new Map<string, { value: string; n: number }>();
   for (const s of stored) {
     if (s === undefined) continue;
-    const { version, value } = unwrap(s);
-    const entry = counts.get(version) ?? { value, n: 0 };
+    const { version } = unwrap(s);
+    const entry = counts.get(version) ?? { value: s, n: 0 };
     entry.n++;
     counts.set(version, entry);
   }
