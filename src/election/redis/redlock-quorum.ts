@@ -20,18 +20,59 @@ export interface Tally<T> {
 
 /**
  * Runs `fn` on every primary in parallel (each call under its link's deadline) and collects the
- * voting answers once all have settled. A primary that failed or abstained simply has no answer:
- * the caller decides from the answers whether a majority agrees.
+ * voting answers: once all have settled, or as soon as `enough(tally so far)` holds, so that a
+ * frozen or cut-off primary (whose calls end only at their deadline) does not slow an operation a
+ * majority has already decided. Calls still running then go on to their end; their answers go to
+ * `late`, if given, and are otherwise ignored (a write among them may still be applied: callers
+ * treat such a primary as one whose outcome is unknown). A primary that failed or abstained simply has no answer: the caller decides
+ * from the answers whether a majority agrees.
  */
-export async function fanOut<T>(members: readonly RedlockMember[], fn: (store: RedisStore, index: number) => Promise<T>): Promise<Tally<T>> {
-  const votes: Vote<T>[] = await Promise.all(members.map((m) => m.ask((store) => fn(store, m.index))));
-  const answers = new Map<number, T>();
-  const failures: LockdError[] = [];
-  votes.forEach((vote, i) => {
-    if (vote.kind === 'answer') answers.set(i, vote.value);
-    else if (vote.kind === 'failed') failures.push(vote.error);
+export function fanOut<T>(
+  members: readonly RedlockMember[],
+  fn: (store: RedisStore, index: number) => Promise<T>,
+  enough: (tally: Tally<T>) => boolean = () => false,
+  late?: (index: number, value: T) => void,
+): Promise<Tally<T>> {
+  const tally: Tally<T> = { answers: new Map(), failures: [], size: members.length, quorum: majority(members.length) };
+  let decided = false;
+  return new Promise((resolve) => {
+    let pending = members.length;
+    if (pending === 0) resolve(tally);
+    for (const m of members) {
+      void m.ask((store) => fn(store, m.index)).then((vote: Vote<T>) => {
+        if (decided) {
+          if (vote.kind === 'answer') late?.(m.index, vote.value);
+          return;
+        }
+        if (vote.kind === 'answer') tally.answers.set(m.index, vote.value);
+        else if (vote.kind === 'failed') tally.failures.push(vote.error);
+        pending--;
+        if (pending === 0 || enough(tally)) {
+          decided = true;
+          resolve(tally);
+        }
+      });
+    }
   });
-  return { answers, failures, size: members.length, quorum: majority(members.length) };
+}
+
+/** `enough` for `fanOut`: a majority has answered (whatever they said). */
+export function majorityAnswered(tally: Tally<unknown>): boolean {
+  return tally.answers.size >= tally.quorum;
+}
+
+/**
+ * `enough` for `fanOut`: some answer `classify` names has a majority, or no class can get one any
+ * more (so the rest would not change the outcome).
+ */
+export function outcomeDecided<T>(classify: (value: T) => string): (tally: Tally<T>) => boolean {
+  return (tally) => {
+    const counts = new Map<string, number>();
+    for (const v of tally.answers.values()) counts.set(classify(v), (counts.get(classify(v)) ?? 0) + 1);
+    const unanswered = tally.size - tally.answers.size - tally.failures.length;
+    const best = Math.max(0, ...counts.values());
+    return best >= tally.quorum || best + unanswered < tally.quorum;
+  };
 }
 
 /** The members whose answer satisfies `test`. */

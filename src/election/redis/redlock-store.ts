@@ -1,7 +1,7 @@
 import { BackendUnavailableError, type LockdError } from '../../errors.js';
 import type { ChangeFeed, GuardRow, LiveRow, RowStore, Turn } from '../rows/row-store.js';
 import type { RedlockMember } from './redlock-member.js';
-import { agreeing, fanOut, majority, minSightings, noMajority, requireAnswers, type Tally } from './redlock-quorum.js';
+import { agreeing, fanOut, majority, majorityAnswered, minSightings, noMajority, outcomeDecided, requireAnswers, type Tally } from './redlock-quorum.js';
 import { insertAtMajority } from './redlock-tokens.js';
 import { newestHeld, newVersion, unwrap, wrap } from './redlock-values.js';
 
@@ -46,9 +46,12 @@ export class RedlockStore implements RowStore {
   }
 
   async openSession(id: string, ttlMs: number, info: string): Promise<void> {
-    const tally = await this.all((s) => s.openSession(id, ttlMs, info));
+    // A row counts only on primaries that have the session: those that answer later join the set.
+    const opened = new Set<number>();
+    const tally = await this.all((s) => s.openSession(id, ttlMs, info), majorityAnswered, (i) => opened.add(i));
     this.settle(tally, 'open session');
-    this.vouched.set(id, new Set(tally.answers.keys()));
+    for (const i of tally.answers.keys()) opened.add(i);
+    this.vouched.set(id, opened);
   }
 
   /**
@@ -57,8 +60,21 @@ export class RedlockStore implements RowStore {
    * otherwise throws (the deadline is not extended, and the session self-fences if this lasts).
    */
   async renewSession(id: string, ttlMs: number, staleTokens: readonly bigint[]): Promise<boolean> {
-    const tally = await this.all((s, i) => s.renewSession(id, ttlMs, [...staleTokens, ...this.straysOf(i, id)]));
-    const renewed = agreeing(tally, (alive) => alive);
+    const counted = (tally: Tally<boolean>): boolean => {
+      const renewed = agreeing(tally, (alive) => alive);
+      if (agreeing(tally, (alive) => !alive).size >= this.quorum) return true;
+      return renewed.size >= this.quorum && this.rowsOf(id).every((row) => [...row.written].filter((i) => renewed.has(i)).length >= this.quorum);
+    };
+    // Primaries whose renewal is acknowledged after the decision vouch for this renewal too.
+    const renewed = new Set<number>();
+    const tally = await this.all(
+      (s, i) => s.renewSession(id, ttlMs, [...staleTokens, ...this.straysOf(i, id)]),
+      counted,
+      (i, alive) => {
+        if (alive) renewed.add(i);
+      },
+    );
+    for (const i of agreeing(tally, (alive) => alive)) renewed.add(i);
     if (agreeing(tally, (alive) => !alive).size >= this.quorum) {
       this.forgetSession(id);
       return false;
@@ -78,14 +94,19 @@ export class RedlockStore implements RowStore {
   }
 
   async deleteSession(id: string): Promise<void> {
-    const tally = await this.all((s) => s.deleteSession(id));
+    const tally = await this.all((s) => s.deleteSession(id), majorityAnswered);
     this.forgetSession(id);
     this.settle(tally, 'end session');
   }
 
   async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     try {
-      const result = await insertAtMajority(this.members, { session, name, hold, info, onlyIfFree, capacity }, (i, token) => this.strays[i]?.set(token, session));
+      const result = await insertAtMajority(
+        this.members,
+        { session, name, hold, info, onlyIfFree, capacity },
+        () => this.vouched.get(session) ?? new Set<number>(),
+        (i, token) => this.strays[i]?.set(token, session),
+      );
       if (result.kind !== 'queued') return result.kind === 'full' ? null : undefined;
       // Counted only on primaries where the session was vouched for (see the class comment).
       const vouched = this.vouched.get(session) ?? new Set<number>();
@@ -103,16 +124,15 @@ export class RedlockStore implements RowStore {
   }
 
   async deleteHolder(session: string, token: bigint): Promise<void> {
-    const row = this.rows.get(token);
     this.rows.delete(token);
-    const tally = await this.all((s) => s.deleteHolder(session, token));
-    // Where it failed, the next renewal deletes it (the store remembers the row's name).
-    for (const i of row?.written ?? []) if (!tally.answers.has(i)) this.strays[i]?.set(token, session);
+    const tally = await this.all((s) => s.deleteHolder(session, token), majorityAnswered);
+    // Where it failed or is still under way, the next renewal deletes it (the store remembers the row's name).
+    for (const m of this.members) if (!tally.answers.has(m.index)) this.strays[m.index]?.set(token, session);
     this.settle(tally, 'release a holder');
   }
 
   async turn(name: string, token: bigint, capacity: number): Promise<Turn> {
-    const tally = await this.all((s) => s.turnAhead(name, token));
+    const tally = await this.all((s) => s.turnAhead(name, token), majorityAnswered);
     this.settle(tally, 'look at a queue');
     const answers = [...tally.answers.values()];
     const present = answers.filter((a) => a.present).length;
@@ -123,7 +143,7 @@ export class RedlockStore implements RowStore {
   }
 
   async liveRows(name: string): Promise<LiveRow[]> {
-    const tally = await this.all((s) => s.liveRows(name));
+    const tally = await this.all((s) => s.liveRows(name), majorityAnswered);
     this.settle(tally, 'read a queue');
     const least = minSightings(tally);
     const seen = new Map<bigint, { row: LiveRow; n: number }>();
@@ -139,7 +159,7 @@ export class RedlockStore implements RowStore {
   }
 
   async rowsUnder(prefix: string): Promise<{ name: string; token: bigint; info: string | null }[]> {
-    const tally = await this.all((s) => s.rowsUnder(prefix));
+    const tally = await this.all((s) => s.rowsUnder(prefix), majorityAnswered);
     this.settle(tally, 'list the queues');
     const least = minSightings(tally);
     const seen = new Map<string, { row: { name: string; token: bigint; info: string | null }; n: number }>();
@@ -164,7 +184,10 @@ export class RedlockStore implements RowStore {
    */
   async guardedPut(guards: readonly GuardRow[], key: string, value: string, ifAbsent: boolean): Promise<{ lost: GuardRow } | { written: boolean }> {
     const stored = wrap(newVersion(guards[0]?.token ?? 0n), value);
-    const tally = await this.all((s) => s.guardedPut(guards, key, stored, ifAbsent));
+    const tally = await this.all(
+      (s) => s.guardedPut(guards, key, stored, ifAbsent),
+      outcomeDecided((r) => ('lost' in r ? 'lost' : r.written ? 'written' : 'exists')),
+    );
     if (agreeing(tally, (r) => 'written' in r && r.written).size >= this.quorum) return this.ok({ written: true });
     if (agreeing(tally, (r) => 'written' in r && !r.written).size >= this.quorum) return this.ok({ written: false });
     const lost = [...tally.answers.values()].filter((r): r is { lost: GuardRow } => 'lost' in r);
@@ -174,11 +197,11 @@ export class RedlockStore implements RowStore {
 
   async put(key: string, value: string): Promise<void> {
     const stored = wrap(newVersion(0n), value);
-    this.settle(await this.all((s) => s.put(key, stored)), `write of ${key}`);
+    this.settle(await this.all((s) => s.put(key, stored), majorityAnswered), `write of ${key}`);
   }
 
   async get(key: string): Promise<string | undefined> {
-    const tally = await this.all((s) => s.get(key));
+    const tally = await this.all((s) => s.get(key), majorityAnswered);
     this.settle(tally, `read of ${key}`);
     const chosen = newestHeld([...tally.answers.values()], minSightings(tally));
     await this.repair(key, chosen, tally.answers);
@@ -186,7 +209,7 @@ export class RedlockStore implements RowStore {
   }
 
   async list(prefix: string): Promise<{ key: string; value: string }[]> {
-    const tally = await this.all((s) => s.list(prefix));
+    const tally = await this.all((s) => s.list(prefix), majorityAnswered);
     this.settle(tally, `list of ${prefix}`);
     const byKey = new Map<string, Map<number, string>>();
     for (const [i, entries] of tally.answers) {
@@ -218,6 +241,7 @@ export class RedlockStore implements RowStore {
     const tally = await fanOut(
       this.members.filter((m) => !have.has(m.index)),
       (s) => s.putIfNewer(key, chosen),
+      (t) => have.size + t.answers.size >= this.quorum,
     );
     if (have.size + tally.answers.size < this.quorum) {
       throw this.failed(new BackendUnavailableError(`redis redlock: read of ${key}: the value seen is on ${have.size} primaries and could be repaired on ${tally.answers.size}, fewer than a majority (${this.quorum})`));
@@ -225,7 +249,7 @@ export class RedlockStore implements RowStore {
   }
 
   async delete(key: string): Promise<void> {
-    this.settle(await this.all((s) => s.delete(key)), `delete of ${key}`);
+    this.settle(await this.all((s) => s.delete(key), majorityAnswered), `delete of ${key}`);
   }
 
   /** Every primary's fingerprint in order ('-' for one without an answer): any change to any of them shows. */
@@ -239,8 +263,16 @@ export class RedlockStore implements RowStore {
     await Promise.all(this.members.map((m) => m.store.close()));
   }
 
-  private all<T>(fn: (store: RedlockMember['store'], index: number) => Promise<T>): Promise<Tally<T>> {
-    return fanOut(this.members, fn);
+  private all<T>(
+    fn: (store: RedlockMember['store'], index: number) => Promise<T>,
+    enough?: (tally: Tally<T>) => boolean,
+    late?: (index: number, value: T) => void,
+  ): Promise<Tally<T>> {
+    return fanOut(this.members, fn, enough, late);
+  }
+
+  private rowsOf(session: string): { session: string; written: Set<number> }[] {
+    return [...this.rows.values()].filter((row) => row.session === session);
   }
 
   /** Throws unless a majority answered. */

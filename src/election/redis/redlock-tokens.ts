@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendUnavailableError } from '../../errors.js';
 import type { RedlockMember } from './redlock-member.js';
-import { agreeing, fanOut, majority, noMajority, requireAnswers } from './redlock-quorum.js';
+import { agreeing, fanOut, majority, majorityAnswered, noMajority, requireAnswers } from './redlock-quorum.js';
 
 /** One holder row to queue on a majority. */
 export interface InsertRequest {
@@ -14,7 +14,11 @@ export interface InsertRequest {
   capacity: number;
 }
 
-/** Queued at `token` on the primaries `written` (a majority); or the name is full; or the session is gone. */
+/**
+ * Queued at `token` on the primaries `written` (a majority of those that vouch for the session;
+ * primaries whose answer comes later are added to the set as it arrives); or the name is full; or
+ * the session is gone.
+ */
 export type InsertResult = { kind: 'queued'; token: bigint; written: Set<number> } | { kind: 'full' } | { kind: 'gone' };
 
 /** Rounds before an insert that keeps losing races gives up (retryable). */
@@ -40,13 +44,18 @@ const ATTEMPTS = 8;
  * anyone's way for longer than one renewal interval. Throws `BackendUnavailableError` (retryable)
  * without a majority of answers or after ATTEMPTS lost races.
  */
-export async function insertAtMajority(members: readonly RedlockMember[], req: InsertRequest, stray: (index: number, token: bigint) => void): Promise<InsertResult> {
+export async function insertAtMajority(
+  members: readonly RedlockMember[],
+  req: InsertRequest,
+  vouched: () => ReadonlySet<number>,
+  stray: (index: number, token: bigint) => void,
+): Promise<InsertResult> {
   const quorum = majority(members.length);
   const adopt = (token: bigint): void => {
     for (const m of members) m.store.adoptHolder(req.session, req.name, req.hold, token);
   };
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const read = await fanOut(members, (s) => s.readToken(req.session, req.name, req.hold));
+    const read = await fanOut(members, (s) => s.readToken(req.session, req.name, req.hold), majorityAnswered);
     requireAnswers(read, 'read the token counters');
     if (agreeing(read, (a) => !a.alive).size >= quorum) return { kind: 'gone' };
     const mine = new Map<bigint, Set<number>>();
@@ -58,11 +67,24 @@ export async function insertAtMajority(members: readonly RedlockMember[], req: I
     }
     let token = 0n;
     for (const a of read.answers.values()) token = max(token, a.counter + 1n, a.micros);
-    const cas = await fanOut(members, (s) => s.insertHolderAt(req.session, req.name, req.hold, req.info, req.onlyIfFree, req.capacity, token));
+    const written = new Set<number>();
+    const counted = (): number => [...written].filter((i) => vouched().has(i)).length;
+    const cas = await fanOut(
+      members,
+      (s) => s.insertHolderAt(req.session, req.name, req.hold, req.info, req.onlyIfFree, req.capacity, token),
+      (t) => {
+        for (const i of agreeing(t, (r) => r === 'ok')) written.add(i);
+        // Done once the row counts, or once it cannot any more.
+        return counted() >= quorum || counted() + (t.size - t.answers.size - t.failures.length) < quorum;
+      },
+      (i, r) => {
+        if (r === 'ok') written.add(i);
+      },
+    );
+    for (const i of agreeing(cas, (r) => r === 'ok')) written.add(i);
     // Every primary, voting or not, may hold the entry now: each must be able to delete it.
     adopt(token);
-    const written = agreeing(cas, (r) => r === 'ok');
-    if (written.size >= quorum) return { kind: 'queued', token, written };
+    if (counted() >= quorum) return { kind: 'queued', token, written };
     for (const m of members) stray(m.index, token);
     if (agreeing(cas, (r) => r === 'gone').size >= quorum) return { kind: 'gone' };
     // A try never waits: another holder or waiter is there on some primary.
