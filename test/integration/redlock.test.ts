@@ -70,6 +70,23 @@ describe('redis redlock: three primaries, three lockd processes', { timeout: 240
     }
   });
 
+  it('SIGSTOP of one primary (it answers nothing): no leader change, no missed slot', async () => {
+    const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: 'deadline: 30s' });
+    try {
+      const marks = run.cluster.replicas.map((r) => r.logs.length);
+      const frozenAt = Date.now();
+      servers[2]!.freeze();
+      await waitForLedger(run.ledger, (e) => e.filter((x) => x.slot > frozenAt).length >= 2 * (TTL_MS / 1000), 30_000);
+      assert.deepEqual(leadershipChanges(run, marks), [], 'leadership changed with one of three primaries frozen');
+      const records = await assertAccounted(run, Math.max(...readLedger(run.ledger).map((e) => e.slot)));
+      const notRun = records.filter((r) => r.slot >= frozenAt && (r.outcome === 'missed' || r.outcome === 'skipped'));
+      assert.deepEqual(notRun.map((r) => `${new Date(r.slot).toISOString()} ${r.outcome} ${r.reason}`), [], 'slots were missed with a majority answering');
+    } finally {
+      servers[2]!.thaw();
+      await run.cluster.stop();
+    }
+  });
+
   it('kill -9 of two primaries: nothing starts; after they return, every slot of the outage is accounted for', async () => {
     const run = await startLedgerReplicas(target, { ttlMs: TTL_MS, schedule: SCHEDULE, jobExtra: 'deadline: 30s' });
     try {
