@@ -156,3 +156,30 @@ export async function rawRedis(url: string) {
     },
   };
 }
+
+/**
+ * Redlock's own baseline: `SET k v NX PX 10000` on every primary in parallel, then `DEL k` on every
+ * primary in parallel (Redlock's acquire and release without the majority count), from one plain
+ * node-redis client per primary in this process.
+ */
+export async function rawRedlock(urls: readonly string[]) {
+  const clients = await Promise.all(
+    urls.map(async (url) => {
+      const client = createClient({ url, RESP: 2 });
+      client.on('error', () => undefined);
+      await client.connect();
+      return client;
+    }),
+  );
+  const key = `bench-raw:${Date.now()}`;
+  return {
+    what: `SET k v NX PX 10000 on ${urls.length} primaries in parallel + DEL k on each (node-redis clients)`,
+    op: async () => {
+      await Promise.all(clients.map((c) => c.sendCommand(['SET', key, 'x', 'NX', 'PX', '10000'])));
+      await Promise.all(clients.map((c) => c.sendCommand(['DEL', key])));
+    },
+    close: async () => {
+      for (const c of clients) c.destroy();
+    },
+  };
+}

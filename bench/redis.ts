@@ -1,7 +1,8 @@
 import { createClient } from 'redis';
 import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { startRedis } from '../test/helpers/redis-server.js';
-import { lockLatency, rawRedis } from './lock-latency.js';
+import { startRedlockPrimaries } from '../test/helpers/redlock-primaries.js';
+import { lockLatency, rawRedis, rawRedlock } from './lock-latency.js';
 import { failoverTwice, latencyLines, Measurements } from './row-backend-bench.js';
 
 export interface RedisSectionOptions {
@@ -13,7 +14,8 @@ export interface RedisSectionOptions {
 /**
  * `npm run bench -- redis`: on a throwaway redis-server (test/helpers/redis-server.ts: loopback,
  * `appendonly yes`, `appendfsync always`), lock acquire + release against a raw `SET k v NX PX
- * 10000` + `DEL k` pair from a plain node-redis client, and crash failover and SIGTERM handoff of
+ * 10000` + `DEL k` pair from a plain node-redis client; in Redlock mode on three more throwaway
+ * primaries, against that pair on all three in parallel; and crash failover and SIGTERM handoff of
  * `lockd run` replicas (bench/failover.ts). Returns the section's markdown lines; a measurement
  * that fails is listed there and the others still run.
  */
@@ -29,11 +31,21 @@ export async function redisSection(opts: RedisSectionOptions): Promise<string[]>
       backendYaml: () => `  type: redis\n  url: ${server.url}`,
     };
     const latency = await m.attempt('redis latency', () => lockLatency('redis', { type: 'redis', url: server.url }, () => rawRedis(server.url)));
+    const redlock = await m.attempt('redis redlock latency', async () => {
+      const primaries = await startRedlockPrimaries(3, 10_000);
+      try {
+        const urls = primaries.map((p) => p.url);
+        return await lockLatency('redis redlock', { type: 'redis', redlock: urls }, () => rawRedlock(urls));
+      } finally {
+        await Promise.all(primaries.map((p) => p.stop()));
+      }
+    });
     const failoverTable = await failoverTwice(m, target, opts.ttlS, opts.trials);
     return [
       `## Redis (${version}, a throwaway server on loopback: appendonly yes, appendfsync always)`,
       '',
       ...(latency ? latencyLines(latency) : []),
+      ...(redlock ? ['Redlock mode, three primaries:', '', ...latencyLines(redlock)] : []),
       ...failoverTable,
       ...m.failureLines(),
     ];

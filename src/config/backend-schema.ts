@@ -82,27 +82,28 @@ function readPostgres(reader: ConfigReader, fields: Map<string, Entry>, parent: 
 }
 
 /**
- * Redis: one primary by `url`, or through Sentinel (`sentinel`). The topology keys are
+ * Redis: one primary by `url`, through Sentinel (`sentinel`), or a Redlock majority of independent
+ * primaries (`redlock`). The topology keys are
  * alternatives, of which exactly one must be set (reported at the second one, or at `backend`
  * when neither is): a new one is a new reader branch here and a new member of the `redis` config
  * union, with `url` unchanged.
  */
 function readRedis(reader: ConfigReader, fields: Map<string, Entry>, parent: Entry): BackendConfig | undefined {
-  const urlEntry = fields.get('url');
-  const sentinelEntry = fields.get('sentinel');
-  if (urlEntry?.value !== undefined && sentinelEntry?.value !== undefined) {
-    reader.report(sentinelEntry.key, 'backend: set either url or sentinel, not both');
+  const set = (['url', 'sentinel', 'redlock'] as const).filter((name) => fields.get(name)?.value !== undefined);
+  if (set.length > 1) {
+    reader.report((fields.get(set[1] as string) as Entry).key, `backend: set either ${set[0]} or ${set[1]}, not both`);
     return undefined;
   }
   const tlsEntry = fields.get('tls');
   const tls = readTls(reader, tlsEntry);
-  if (sentinelEntry?.value !== undefined) {
-    // The sentinels and the nodes they name would each need TLS settings of their own.
-    if (tlsEntry?.value !== undefined) reader.report(tlsEntry.key, 'backend: tls is for a rediss:// url; Sentinel over TLS is not implemented');
-    return readSentinel(reader, sentinelEntry);
+  if (set[0] === 'sentinel' || set[0] === 'redlock') {
+    // The sentinels and the nodes they name, or each primary, would need TLS settings of their own.
+    if (tlsEntry?.value !== undefined) reader.report(tlsEntry.key, `backend: tls is for a rediss:// url; ${set[0] === 'sentinel' ? 'Sentinel over TLS is not implemented' : "Redlock with tls settings is not implemented (rediss:// urls are verified against Node's CA store)"}`);
+    return set[0] === 'sentinel' ? readSentinel(reader, fields.get('sentinel') as Entry) : readRedlock(reader, fields.get('redlock') as Entry);
   }
+  const urlEntry = fields.get('url');
   if (urlEntry?.value === undefined) {
-    reader.report(parent.key, 'backend: one of url or sentinel is required');
+    reader.report(parent.key, 'backend: one of url, sentinel or redlock is required');
     return undefined;
   }
   const url = checked(reader, urlEntry, reader.string(urlEntry), checkRedisUrl);
@@ -112,6 +113,28 @@ function readRedis(reader: ConfigReader, fields: Map<string, Entry>, parent: Ent
     return undefined;
   }
   return url === undefined ? undefined : { type: 'redis', url, ...(tls === undefined ? {} : { tls }) };
+}
+
+/** `backend.redlock`: 3 or 5 distinct primary URLs (an odd count, so that two majorities always share a primary). */
+function readRedlock(reader: ConfigReader, entry: Entry): BackendConfig | undefined {
+  const items = reader.list(entry);
+  if (items === undefined) return undefined;
+  if (items.length !== 3 && items.length !== 5) {
+    reader.reportValue(entry, `expected 3 or 5 independent primaries, got ${items.length}`);
+    return undefined;
+  }
+  const urls = items.map((item) => {
+    const url = checked(reader, item, reader.string(item), checkRedisUrl);
+    if (reader.origin === 'file') rejectLiteralPassword(reader, item, 'redis://lockd:${REDIS_PASSWORD}@r1:6379');
+    return url;
+  });
+  if (urls.some((u) => u === undefined)) return undefined;
+  const duplicate = items.find((item, i) => urls.indexOf(urls[i]) !== i);
+  if (duplicate !== undefined) {
+    reader.reportValue(duplicate, 'the same primary twice: a majority of distinct primaries is needed');
+    return undefined;
+  }
+  return { type: 'redis', redlock: urls as string[] };
 }
 
 /** `backend.sentinel`: master name, sentinel addresses, data-node credentials, min_replicas_ack. */

@@ -111,9 +111,15 @@ export const BACKEND_SPEC = {
           description: 'redis://[user:${PASSWORD}@]host:port[/db], rediss:// for TLS; a password only through ${VAR}',
         } satisfies StringSpec,
         sentinel: SENTINEL,
+        redlock: {
+          kind: 'list',
+          minItems: 3,
+          items: { kind: 'string', description: 'redis://[user:${PASSWORD}@]host:port[/db] of one independent primary' } satisfies StringSpec,
+          description: 'Redlock: 3 or 5 independent primaries (odd, at least 3); each operation counts on a majority',
+        } satisfies ListSpec,
         tls: TLS,
       },
-      exactlyOne: [['url', 'sentinel']],
+      exactlyOne: [['url', 'sentinel', 'redlock']],
     },
   },
 } as const satisfies VariantsSpec;

@@ -65,7 +65,9 @@ export type BackendConfig =
   | { type: 'postgres'; url: string; schema: string; tls?: { ca?: string; cert?: string; key?: string } }
   /** One Redis primary by `url`, or the primary a set of sentinels names (exactly one of them). */
   | { type: 'redis'; url: string; tls?: { ca?: string; cert?: string; key?: string } }
-  | { type: 'redis'; sentinel: RedisSentinelConfig };
+  | { type: 'redis'; sentinel: RedisSentinelConfig }
+  /** Redlock: independent primaries (3 or 5), each operation counted on a majority of them. */
+  | { type: 'redis'; redlock: string[] };
 
 /** `backend.sentinel` of Redis: which master, whom to ask, how many replicas confirm a write. */
 export interface RedisSentinelConfig {

@@ -27,6 +27,8 @@ export interface RedisServer extends TestServer {
   readonly port: number;
   /** Runs one command on a new connection (for tests that look at or change the server). */
   send(args: string[]): Promise<unknown>;
+  /** Kills the server, deletes its data (the AOF) and starts it again empty on the same port: a restart that lost everything. */
+  restartEmpty(): Promise<void>;
 }
 
 /**
@@ -87,6 +89,12 @@ class Server extends ServerProcess implements RedisServer {
       (reply) => reply === 'PONG',
       () => false,
     );
+  }
+
+  async restartEmpty(): Promise<void> {
+    await this.kill();
+    rmSync(join(this.dir, 'appendonlydir'), { recursive: true, force: true });
+    await this.restart();
   }
 
   /** One command on a new connection; rejects when it cannot connect within a second. */

@@ -141,7 +141,7 @@ describe('backend', () => {
       '3:8: the URL must not have options (?...) or a fragment (#...)',
     ]);
     assert.deepEqual(problems(lines('backend:', '  type: redis', '  url: not a url')), ['3:8: expected a URL like "redis://redis.example:6379"']);
-    assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: one of url or sentinel is required', '3:3: unknown key "schema"']);
+    assert.deepEqual(problems(lines('backend:', '  type: redis', '  schema: x')), ['1:1: backend: one of url, sentinel or redlock is required', '3:3: unknown key "schema"']);
   });
 
   it('reads backend.tls of a rediss:// url (CA, client certificate and key), and refuses it elsewhere at the tls key', () => {
@@ -175,6 +175,23 @@ describe('backend', () => {
     });
     const bare = parseConfig(lines('backend: { type: redis, sentinel: { master: m, nodes: ["s1:26379"] } }'), 'c.yaml', {}).backend;
     assert.deepEqual(bare, { type: 'redis', sentinel: { master: 'm', nodes: ['s1:26379'], minReplicasAck: 0 } });
+  });
+
+  it('reads a Redlock backend of 3 or 5 primaries, and refuses other counts, duplicates and a second topology key', () => {
+    const redlock = (...urls: string[]): string => lines('backend:', '  type: redis', '  redlock:', ...urls.map((u) => `    - ${u}`));
+    assert.deepEqual(parseConfig(redlock('redis://r1:6379', 'redis://r2:6379', 'rediss://r3:6380/2'), 'c.yaml', {}).backend, {
+      type: 'redis',
+      redlock: ['redis://r1:6379', 'redis://r2:6379', 'rediss://r3:6380/2'],
+    });
+    assert.deepEqual(problems(redlock('redis://r1:6379', 'redis://r2:6379')), ['4:5: expected 3 or 5 independent primaries, got 2']);
+    assert.deepEqual(problems(redlock('redis://r1:6379', 'redis://r2:6379', 'redis://r3:6379', 'redis://r4:6379')), ['4:5: expected 3 or 5 independent primaries, got 4']);
+    assert.deepEqual(problems(redlock('redis://r1:6379', 'redis://r2:6379', 'redis://r1:6379')), ['6:7: the same primary twice: a majority of distinct primaries is needed']);
+    assert.deepEqual(problems(redlock('redis://r1:6379', 'http://r2:6379', 'redis://r3:6379')), ['5:7: expected a redis:// or rediss:// URL, got "http://"']);
+    assert.deepEqual(problems(redlock('redis://u:hunter2@r1:6379', 'redis://r2:6379', 'redis://r3:6379')), [
+      '4:7: the password must come from the environment: write it as ${VAR}, e.g. redis://lockd:${REDIS_PASSWORD}@r1:6379',
+    ]);
+    const both = lines('backend:', '  type: redis', '  url: redis://cache:6379', "  redlock: ['redis://r1:6379', 'redis://r2:6379', 'redis://r3:6379']");
+    assert.deepEqual(problems(both), ['4:3: backend: set either url or redlock, not both']);
   });
 
   it('refuses url and sentinel together, and bad sentinel settings, naming line and column', () => {

@@ -12,21 +12,25 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type RedisConnectOptions, type RedisTarget, type RedisTls } from './redis-link.js';
 import { redisReaper } from './redis-reaper.js';
 import { sentinelLocator } from './redis-sentinel.js';
-import { REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
+import { REDIS_FORMAT, REDIS_FORMAT_VERSION, REDIS_UPGRADABLE_VERSION, SCRIPTS } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
+import { createRedlockBackend } from './redlock-backend.js';
 
 /** The shortest TTL that leaves renewals, the reaper and the margin room to work on a network. */
 const MIN_TTL_MS = 1000;
 /** Statement connections per backend (besides one each for renewals, the reaper and the subscriber). */
 const STATEMENT_LINKS = 2;
 /** `format` of the cluster's meta hash. */
-const FORMAT = 'lockd';
 
 /**
  * The `backend` section for Redis: one primary named by `url` (`redis://[user:password@]host:port[/db]`,
- * or `rediss://` for TLS), or the primary that Redis Sentinel names (`sentinel`); exactly one.
+ * or `rediss://` for TLS), the primary that Redis Sentinel names (`sentinel`), or a majority of
+ * independent primaries (`redlock`, redlock-backend.ts); exactly one.
  */
-export type RedisConfig = { type: 'redis'; url: string; tls?: RedisTlsFiles } | { type: 'redis'; sentinel: RedisSentinelConfig };
+export type RedisConfig =
+  | { type: 'redis'; url: string; tls?: RedisTlsFiles }
+  | { type: 'redis'; sentinel: RedisSentinelConfig }
+  | { type: 'redis'; redlock: string[] };
 
 /** `backend.tls` of a `rediss://` url: PEM file paths (CA bundle, client certificate and its key). */
 export interface RedisTlsFiles {
@@ -59,6 +63,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const logger = common.logger.child({ component: 'election', backend: 'redis' });
   const renewMs = Math.round(renewalIntervalMs('redis', common.ttlMs));
   const statementMs = Math.max(renewMs, Math.min(5000, Math.round(common.ttlMs / 2)));
+  if ('redlock' in config) return createRedlockBackend({ urls: config.redlock, common, renewMs, statementMs, logger });
   const keys = new RedisKeys(common.cluster);
   const acks = 'sentinel' in config ? config.sentinel.minReplicasAck : 0;
   const connect: RedisConnectOptions = {
@@ -72,7 +77,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const setup = link('setup');
   let epoch: string;
   try {
-    const answer = String(await setup.script(SCRIPTS.init, [keys.meta], [FORMAT, String(REDIS_FORMAT_VERSION), String(REDIS_UPGRADABLE_VERSION), randomUUID()], statementMs, 'check the data format'));
+    const answer = String(await setup.script(SCRIPTS.init, [keys.meta], [REDIS_FORMAT, String(REDIS_FORMAT_VERSION), String(REDIS_UPGRADABLE_VERSION), randomUUID()], statementMs, 'check the data format'));
     if (!answer.startsWith('epoch:')) {
       throw new BackendStorageError(
         `redis backend: ${keys.meta} holds ${answer}, not lockd format version ${REDIS_FORMAT_VERSION}; is another program (or a newer lockd) using these keys?`,
@@ -86,7 +91,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
   const reaper = redisReaper(keys, link('reaper'), { ttlMs: common.ttlMs, pollMs: Math.min(500, common.ttlMs / 4), deadlineMs: renewMs, logger });
   const changes = redisChangeFeed({ connect, channel: keys.channel, logger, deadlineMs: statementMs });
   const statements = Array.from({ length: STATEMENT_LINKS }, (_, i) => link(`statements-${i}`));
-  const epochs = { epoch, format: FORMAT, version: String(REDIS_FORMAT_VERSION), ttlMs: common.ttlMs, logger };
+  const epochs = { epoch, format: REDIS_FORMAT, version: String(REDIS_FORMAT_VERSION), ttlMs: common.ttlMs, logger, onMismatch: 'record' as const };
   const store = new RedisStore(keys, { renew: link('renew'), statements }, { renewMs, statementMs }, changes, reaper, epochs);
   reaper.start();
   logger.debug({ cluster: common.cluster, epoch }, 'redis opened');
@@ -94,7 +99,7 @@ export async function createRedisBackend(config: RedisConfig, common: BackendCom
 }
 
 /** The URL, or a lookup of the primary through the sentinels (each asked within `timeoutMs`). */
-function redisTarget(config: RedisConfig, timeoutMs: number, logger: Logger): RedisTarget {
+function redisTarget(config: Exclude<RedisConfig, { redlock: string[] }>, timeoutMs: number, logger: Logger): RedisTarget {
   if (!('sentinel' in config)) return { kind: 'url', url: config.url, ...(config.tls === undefined ? {} : { tls: readTlsFiles(config.tls) }) };
   const { master, nodes, username, password } = config.sentinel;
   if (nodes.length === 0) throw new UsageError('redis backend: sentinel.nodes is empty');
@@ -141,7 +146,7 @@ function readTlsFiles(tls: RedisTlsFiles): RedisTls {
  * acknowledged writes (`appendonly no`, or `appendfsync` other than `always`). Skipped, with a
  * debug line, where CONFIG is disabled (managed services rename or forbid it).
  */
-async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
+export async function checkServerConfig(link: RedisLink, deadlineMs: number, logger: Logger): Promise<void> {
   let settings: Map<string, string>;
   try {
     const flat = await link.call(['CONFIG', 'GET', 'maxmemory-policy', 'appendonly', 'appendfsync'], deadlineMs, 'read the server settings');

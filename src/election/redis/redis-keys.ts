@@ -14,6 +14,12 @@ export class RedisKeys {
   readonly kv: string;
   readonly kvrev: string;
   readonly kvidx: string;
+  /**
+   * Redlock: the server's boot marker (`id`, `born`), for the delayed-restart rule
+   * (redlock-member.ts). One per server (database), not per cluster, so outside the hash tag:
+   * Redlock runs on independent primaries, never on Redis Cluster.
+   */
+  readonly boot: string;
   /** The pub/sub channel every change is published on. */
   readonly channel: string;
   /** A channel nobody subscribes to, for the marker before WAIT (redis-replica-ack.ts). */
@@ -30,6 +36,7 @@ export class RedisKeys {
     this.kv = `${this.prefix}kv`;
     this.kvrev = `${this.prefix}kvrev`;
     this.kvidx = `${this.prefix}kvidx`;
+    this.boot = 'lockd:boot';
     this.channel = `${this.prefix}ev`;
     this.ackChannel = `${this.prefix}ack`;
   }

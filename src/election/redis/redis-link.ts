@@ -107,6 +107,15 @@ export class RedisLink {
     }, deadlineMs, what);
   }
 
+  /**
+   * Connects now unless connected (within the connect timeout), so that `generation` tells the
+   * connection the next call runs on; rejects as a call's connect would.
+   */
+  async ready(): Promise<void> {
+    if (this.closed) throw new BackendUnavailableError('redis backend: closed');
+    await this.connected();
+  }
+
   /** Destroys the connection now (no QUIT: the socket may be blackholed). Idempotent. */
   close(): void {
     this.closed = true;

@@ -56,6 +56,8 @@ import { createHash } from 'node:crypto';
 export const REDIS_FORMAT_VERSION = 2;
 /** The version `init` upgrades in place to REDIS_FORMAT_VERSION. */
 export const REDIS_UPGRADABLE_VERSION = 1;
+/** The marker in `meta.format` that says the keys are lockd's. */
+export const REDIS_FORMAT = 'lockd';
 
 /** A script with its SHA1, for EVALSHA (EVAL when the server's script cache lacks it). */
 export interface LuaScript {
@@ -114,14 +116,15 @@ if found_epoch ~= EPOCH then return redis.error_reply('LOCKDEPOCH ' .. (found_ep
 export const EPOCH_MISMATCH = 'LOCKDEPOCH';
 
 /** The scripts that never change data (no replica confirmation needed: see redis-replica-ack.ts). */
-const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint', 'dataLoss']);
+const READ_ONLY = new Set(['turn', 'liveRows', 'list', 'fingerprint', 'dataLoss', 'tokenRead', 'turnAhead']);
 /**
  * The scripts that run without the epoch check: `init` and `recover` create or adopt the epoch;
  * `reap` deletes a session only if it still has the renewal count the reaper read (a random
  * session id never recurs in other data, so in lost-and-replaced data it finds nothing to delete),
- * and runs on the reaper's connection, which the store does not drive.
+ * and runs on the reaper's connection, which the store does not drive; `bootMark` (Redlock) reads
+ * the server's boot marker, which is about the server, not about a cluster's data.
  */
-const UNCHECKED = new Set(['init', 'recover', 'reap']);
+const UNCHECKED = new Set(['init', 'recover', 'reap', 'bootMark']);
 
 function script(name: string, body: string): LuaScript {
   const source = `${PRELUDE}\n${UNCHECKED.has(name) ? '' : EPOCH_CHECK}\n${body.trim()}\n`;
@@ -478,6 +481,110 @@ for _, k in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], lo, hi)) do
   if r > top then top = r end
 end
 return int(count) .. ':' .. int(top)
+`,
+  ),
+  /**
+   * Redlock phase 1 (redlock-tokens.ts). KEYS rev, sess, q; ARGV member. Read only:
+   * {counter, server time in µs, session alive (1/0), the member's token or ''}.
+   */
+  tokenRead: script(
+    'tokenRead',
+    `
+local t = redis.call('TIME')
+local mine = redis.call('ZSCORE', KEYS[3], ARGV[1])
+return {int(tonumber(redis.call('GET', KEYS[1]) or '0')), int(tonumber(t[1]) * 1000000 + tonumber(t[2])), alive(KEYS[2], ARGV[1]) and 1 or 0, mine and int(tonumber(mine)) or ''}
+`,
+  ),
+
+  /**
+   * Redlock phase 2: the compare-and-set that queues a member at a token chosen by the client.
+   * KEYS rev, sess, q, qi; ARGV member, info, has info ('1'/'0'), only if free ('1'/'0'), channel,
+   * capacity, token. '-1' when the session is gone; 'behind' when the counter is already at or past
+   * the token (another writer got there first: nothing written); 'full' for only-if-free when other
+   * members hold `capacity` live entries; else sets the counter to the token, queues (or moves) the
+   * member at it and returns 'ok'. Every entry of the queue has a token at most the counter, so the
+   * new one is at the back.
+   */
+  enqueueAt: script(
+    'enqueueAt',
+    `
+local member = ARGV[1]
+if not alive(KEYS[2], member) then return '-1' end
+local changed = prune(KEYS[2], KEYS[3], KEYS[4])
+local t = tonumber(ARGV[7])
+local result = 'ok'
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= t then
+  result = 'behind'
+else
+  local others = redis.call('ZCARD', KEYS[3]) - (redis.call('ZSCORE', KEYS[3], member) and 1 or 0)
+  if ARGV[4] == '1' and others >= tonumber(ARGV[6]) then
+    result = 'full'
+  else
+    redis.call('SET', KEYS[1], int(t))
+    redis.call('ZADD', KEYS[3], t, member)
+    if ARGV[3] == '1' then redis.call('HSET', KEYS[4], member, ARGV[2]) end
+  end
+end
+if changed then redis.call('PUBLISH', ARGV[5], 'q') end
+return result
+`,
+  ),
+
+  /**
+   * Redlock turn. KEYS sess, q; ARGV member, token. Read only: {present (1/0), then every other
+   * live member whose token is lower}, so the client can count the union over a majority.
+   */
+  turnAhead: script(
+    'turnAhead',
+    `
+local token = tonumber(ARGV[2])
+local out = {0}
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local m, s = entries[i], tonumber(entries[i + 1])
+  if alive(KEYS[1], m) then
+    if m == ARGV[1] then
+      if s == token then out[1] = 1 end
+    elseif s < token then
+      out[#out + 1] = m
+    end
+  end
+end
+return out
+`,
+  ),
+
+  /**
+   * Redlock's "delayed restart" marker (redlock-member.ts). KEYS mark; ARGV a fresh id. Creates the
+   * marker when missing (the server is new or lost its data); returns {id, its age in ms by the
+   * server's clock}.
+   */
+  bootMark: script(
+    'bootMark',
+    `
+local now = now_ms()
+local id = redis.call('HGET', KEYS[1], 'id')
+if not id then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'born', int(now))
+  return {ARGV[1], '0'}
+end
+return {id, int(now - tonumber(redis.call('HGET', KEYS[1], 'born') or now))}
+`,
+  ),
+  /**
+   * Redlock read repair (redlock-store.ts). KEYS rev, kv, kvrev, kvidx; ARGV key, stored value
+   * (`\1<version>\1<value>`, redlock-values.ts), channel. Writes it unless the key holds a value
+   * of the same or a newer version; 1 when it wrote.
+   */
+  putIfNewer: script(
+    'putIfNewer',
+    `
+local function version(v) return string.match(v, '^\\1([^\\1]*)\\1') or '' end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and version(cur) >= version(ARGV[2]) then return 0 end
+write_value(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'kv')
+return 1
 `,
   ),
 } as const satisfies Record<string, LuaScript>;

@@ -35,6 +35,13 @@ export interface RedisEpoch {
   /** The lease TTL: a recorded loss is reported by `dataLoss` once it is this old. */
   ttlMs: number;
   logger: Logger;
+  /**
+   * What a call that finds another epoch (or none) does: `record` (one primary: the data was
+   * lost, see the class comment), or `adopt` (a Redlock primary: it takes the epoch in force, making
+   * one if there is none, and records nothing; a primary that lost its data is kept from voting by
+   * its boot marker for a TTL, see redlock-member.ts, and the majority still holds the data).
+   */
+  onMismatch: 'record' | 'adopt';
 }
 
 /**
@@ -123,7 +130,7 @@ export class RedisStore implements RowStore {
 
   async insertHolder(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number): Promise<bigint | null | undefined> {
     const k = this.keys;
-    const member = hold === '' ? session : `${session}#${hold}`;
+    const member = memberOf(session, hold);
     const reply = await this.statement(
       SCRIPTS.enqueue,
       [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
@@ -135,6 +142,50 @@ export class RedisStore implements RowStore {
     if (token === -1n) return undefined;
     this.rowNames.set(token, { name, session, member });
     return token;
+  }
+
+  /**
+   * Redlock phase 1 (redlock-tokens.ts): this primary's token counter, its time in µs, whether
+   * `session` is alive here, and the token its entry for (`name`, `hold`) has here, if any.
+   */
+  async readToken(session: string, name: string, hold: string): Promise<{ counter: bigint; micros: bigint; alive: boolean; mine: bigint | undefined }> {
+    const k = this.keys;
+    const reply = await this.statement(SCRIPTS.tokenRead, [k.rev, k.sess, k.queue(name)], [memberOf(session, hold)], 'read the token counter');
+    const [counter, micros, alive, mine] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    return { counter: this.integer(counter, 'read the token counter'), micros: this.integer(micros, 'read the token counter'), alive: alive === 1, mine: mine === '' ? undefined : this.integer(mine, 'read the token counter') };
+  }
+
+  /**
+   * Redlock phase 2: queues (`session`, `name`, `hold`) at `token` only if this primary's counter is
+   * below it (compare-and-set; see `enqueueAt` in redis-scripts.ts). 'ok' (remembered for
+   * `deleteHolder` and stale deletion), 'behind', 'full' (only-if-free) or 'gone' (no session).
+   */
+  async insertHolderAt(session: string, name: string, hold: string, info: string | null, onlyIfFree: boolean, capacity: number, token: bigint): Promise<'ok' | 'behind' | 'full' | 'gone'> {
+    const k = this.keys;
+    const member = memberOf(session, hold);
+    const reply = await this.statement(
+      SCRIPTS.enqueueAt,
+      [k.rev, k.sess, k.queue(name), k.queueInfo(name)],
+      [member, info ?? '', info === null ? '0' : '1', onlyIfFree ? '1' : '0', k.channel, String(capacity), String(token)],
+      'queue a holder at a token',
+    );
+    if (reply === 'ok') this.rowNames.set(token, { name, session, member });
+    if (reply === 'ok' || reply === 'behind' || reply === 'full') return reply;
+    if (reply === '-1') return 'gone';
+    throw this.failed(new BackendStorageError(`redis backend: queue a holder at a token: unexpected answer "${String(reply)}"`));
+  }
+
+  /** Remembers an entry found already queued at `token` (a retried Redlock insert adopts it). */
+  adoptHolder(session: string, name: string, hold: string, token: bigint): void {
+    this.rowNames.set(token, { name, session, member: memberOf(session, hold) });
+  }
+
+  /** Redlock turn: whether row `token` of `name` is here, and the other live members ahead of it. */
+  async turnAhead(name: string, token: bigint): Promise<{ present: boolean; ahead: string[] }> {
+    const row = this.rowNames.get(token);
+    const reply = await this.statement(SCRIPTS.turnAhead, [this.keys.sess, this.keys.queue(name)], [row?.member ?? '', String(token)], 'look at a queue');
+    const [present, ...ahead] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    return { present: present === 1, ahead: ahead.map(String) };
   }
 
   async deleteHolder(session: string, token: bigint): Promise<void> {
@@ -228,6 +279,12 @@ export class RedisStore implements RowStore {
     await this.statement(SCRIPTS.put, [k.rev, k.kv, k.kvrev, k.kvidx], [key, value, k.channel], `write of ${key}`);
   }
 
+  /** Redlock read repair: writes `stored` unless the key has a value of that version or newer (see `putIfNewer`). */
+  async putIfNewer(key: string, stored: string): Promise<void> {
+    const k = this.keys;
+    await this.statement(SCRIPTS.putIfNewer, [k.rev, k.kv, k.kvrev, k.kvidx], [key, stored, k.channel], `repair of ${key}`);
+  }
+
   async get(key: string): Promise<string | undefined> {
     const reply = await this.command(['HGET', this.keys.kv, key], `read of ${key}`);
     return typeof reply === 'string' ? reply : undefined;
@@ -310,6 +367,7 @@ export class RedisStore implements RowStore {
   }
 
   private async recoverOnce(link: RedisLink, deadlineMs: number): Promise<void> {
+    if (this.epochs.onMismatch === 'adopt') return this.adoptEpoch(link, deadlineMs);
     const { format, version, logger } = this.epochs;
     const lost = this.epoch;
     const aliveAt = this.aliveAt;
@@ -328,6 +386,18 @@ export class RedisStore implements RowStore {
     );
   }
 
+  /** Takes the epoch in force on this server (`init` makes one when the meta is gone); see `RedisEpoch.onMismatch`. */
+  private async adoptEpoch(link: RedisLink, deadlineMs: number): Promise<void> {
+    const { format, version, logger } = this.epochs;
+    const answer = String(await link.script(SCRIPTS.init, [this.keys.meta], [format, version, version, randomUUID()], deadlineMs, 'adopt the epoch in force'));
+    if (!answer.startsWith('epoch:')) {
+      throw new BackendStorageError(`redis backend: ${this.keys.meta} holds ${answer}, not lockd format version ${version}; is another program (or a newer lockd) using these keys?`);
+    }
+    const epoch = answer.slice('epoch:'.length);
+    if (epoch !== this.epoch) logger.info({ epoch, was: this.epoch }, 'redis redlock: this primary\'s layout changed (restarted without its data, or not reachable at open); it votes again once its boot marker is a TTL old');
+    this.epoch = epoch;
+  }
+
   /** A token or count the scripts return as a decimal string. */
   private integer(reply: unknown, what: string): bigint {
     if (typeof reply === 'string' && /^-?\d+$/.test(reply)) return BigInt(reply);
@@ -343,6 +413,11 @@ export class RedisStore implements RowStore {
     this.lastFailure = err.message;
     return err;
   }
+}
+
+/** A queue member: the session's id, or `sid#<hold>` for each seat hold of a session. */
+function memberOf(session: string, hold: string): string {
+  return hold === '' ? session : `${session}#${hold}`;
 }
 
 /** `text` as a literal in a SCAN MATCH pattern. */
