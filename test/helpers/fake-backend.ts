@@ -227,8 +227,8 @@ export class FakeBackend implements Backend {
     return this.store.seats.acquire(name, seats, this, opts.signal);
   }
 
-  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
-    await this.#enter('guardedPut', [guards, key, value, opts]);
+  /** The fence of both guarded writes: a seat is refused, a guard no longer held expires and throws. */
+  #checkGuards(guards: Lease | readonly Lease[]): void {
     for (const g of Array.isArray(guards) ? (guards as readonly Lease[]) : [guards as Lease]) {
       if (g instanceof FakeSeatLease) throw new UsageError(`FakeBackend: a seat of ${g.name} is not a guard`);
       const lease = g as FakeLease;
@@ -237,6 +237,11 @@ export class FakeBackend implements Backend {
         throw new LeadershipLostError(`guard ${lease.name} (token ${lease.token}) is not held`);
       }
     }
+  }
+
+  async guardedPut(guards: Lease | readonly Lease[], key: string, value: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    await this.#enter('guardedPut', [guards, key, value, opts]);
+    this.#checkGuards(guards);
     if (opts.ifAbsent && this.store.kv.has(key)) return false;
     this.store.kv.set(key, value);
     await this.#leave('guardedPut', [guards, key, value, opts]);
@@ -246,14 +251,7 @@ export class FakeBackend implements Backend {
   async guardedPutAll(guards: Lease | readonly Lease[], entries: readonly KeyValue[]): Promise<void> {
     await this.#enter('guardedPutAll', [guards, entries]);
     checkPutAll(entries);
-    for (const g of Array.isArray(guards) ? (guards as readonly Lease[]) : [guards as Lease]) {
-      if (g instanceof FakeSeatLease) throw new UsageError(`FakeBackend: a seat of ${g.name} is not a guard`);
-      const lease = g as FakeLease;
-      if (!lease.held) {
-        this.expire(lease);
-        throw new LeadershipLostError(`guard ${lease.name} (token ${lease.token}) is not held`);
-      }
-    }
+    this.#checkGuards(guards);
     for (const { key, value } of entries) this.store.kv.set(key, value);
     await this.#leave('guardedPutAll', [guards, entries]);
   }
