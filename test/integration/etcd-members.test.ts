@@ -8,19 +8,25 @@ import type { LockdCluster, ProcessBackendTarget } from '../helpers/lockd-cluste
 import type { LockdProcess } from '../helpers/lockd-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const TTL_MS = 3000;
+/**
+ * The test etcd elects a new raft leader 0.5–1 s after losing one (election timeout 500 ms,
+ * randomised up to twice that), and a split vote costs one more round: up to about 2 s. A session
+ * survives an election that ends within vouchedMs − one renewal interval − one hedge of its last
+ * acknowledgement: 1.35 s at TTL 3 s (a split vote under load lost the session in CI), 2.7 s at 6 s.
+ */
+const TTL_MS = 6000;
 /** The ledger job runs every second. */
 const SCHEDULE = '* * * * * *';
 /** A raft leader paused for longer than the lease TTL revokes the leases on SIGCONT (etcd 3.4.23). */
 const RAFT_LEADER_PAUSE_MS = 1500;
 /**
  * While a raft leader is lost, no write commits until the others elect a new one (0.5–1 s with
- * the test cluster's election timeout), and then one attempt may still be waiting out its
- * deadline: a slot can start up to about 1.5 s late. `queue` lets the next slot wait for it
+ * the test cluster's election timeout, up to about 2 s after a split vote), and then one attempt
+ * may still be waiting out its deadline: a slot can start up to about 2.4 s late. `queue` lets the next slot wait for it
  * rather than be skipped; the delay itself is bounded by `MAX_START_DELAY_MS`.
  */
 const JOB_OVERLAP = 'overlap: queue';
-const MAX_START_DELAY_MS = 2000;
+const MAX_START_DELAY_MS = 2500;
 
 /**
  * Three `lockd run` replicas on a 3-member etcd, every replica configured with all three
