@@ -5,6 +5,7 @@ import { assertLedgerInvariants, readLedger, waitForLedger } from '../helpers/le
 import { ledgerHistory, startLedgerReplicas, type LedgerRun } from '../helpers/ledger-replicas.js';
 import type { ProcessBackendTarget } from '../helpers/lockd-cluster.js';
 import type { RedisServer } from '../helpers/redis-server.js';
+import { redlockYaml } from '../helpers/redis-modes-yaml.js';
 import { startRedlockPrimaries } from '../helpers/redlock-primaries.js';
 import { assertSlotsAccounted } from '../helpers/slot-accounting.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -19,7 +20,7 @@ const target: ProcessBackendTarget = {
   name: 'redis-redlock',
   setup: async () => undefined,
   teardown: async () => undefined,
-  backendYaml: () => `  type: redis\n  redlock: [${servers.map((s) => s.url).join(', ')}]`,
+  backendYaml: () => redlockYaml(servers.map((s) => s.url)),
 };
 
 /** Every slot from the ledger's first to `to` ran once or has a record saying why not; no slot twice; tokens increase. */
