@@ -76,7 +76,7 @@ try {
   }
   const scaleSection = wanted('scale') ? await scale(targets, scaleSettings(), progress) : undefined;
   const postgres = wanted('postgres') ? await postgresSection({ ttlS: TTL_S, trials: TRIALS, scale: scaleSettings(), progress }) : [];
-  const redis = wanted('redis') ? await redisSection({ ttlS: TTL_S, trials: TRIALS, progress }) : [];
+  const redis = wanted('redis') ? await redisSection({ ttlS: TTL_S, trials: TRIALS, scale: scaleSettings(), progress }) : [];
   const sections: Array<[string, () => string[]]> = [
     [
       'latency',

@@ -3,8 +3,8 @@ import type { ProcessBackendTarget } from '../test/helpers/lockd-cluster.js';
 import { startPostgres } from '../test/helpers/postgres-server.js';
 import { lockLatency, rawPostgres } from './lock-latency.js';
 import { failoverTwice, latencyLines, Measurements } from './row-backend-bench.js';
-import { burst, type BurstRow } from './scale-burst.js';
-import { burstTable, renewalTable } from './scale-report.js';
+import { burst } from './scale-burst.js';
+import { burstSectionLines } from './scale-report.js';
 import type { ScaleSettings } from './scale.js';
 
 export interface PostgresSectionOptions {
@@ -47,7 +47,7 @@ export async function postgresSection(opts: PostgresSectionOptions): Promise<str
       '',
       ...(latency ? latencyLines(latency) : []),
       ...failoverTable,
-      ...(bursts ? burstLines(bursts, s) : []),
+      ...(bursts ? burstSectionLines(bursts, s) : []),
       ...m.failureLines(),
     ];
   } finally {
@@ -64,17 +64,4 @@ async function serverVersion(url: string): Promise<string> {
   } finally {
     await client.end();
   }
-}
-
-function burstLines(r: BurstRow, s: ScaleSettings): string[] {
-  return [
-    `### Burst (ms; ${s.burstJobs} identical jobs due in the same second, ${s.bursts} slots ${s.periodS} s apart, TTL ${s.ttlS} s; baseline: ${s.burstJobs} bare spawns of the same shell line right after each; target ≤ 1.3× in every burst)`,
-    '',
-    burstTable(s, [r]),
-    '',
-    '### Renewals during the bursts (ms; lateness: acknowledged − due, due = previous send + interval; send = acknowledged − round trip)',
-    '',
-    renewalTable([r]),
-    '',
-  ];
 }

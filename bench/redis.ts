@@ -4,10 +4,15 @@ import { startRedis } from '../test/helpers/redis-server.js';
 import { startRedlockPrimaries } from '../test/helpers/redlock-primaries.js';
 import { lockLatency, rawRedis, rawRedlock } from './lock-latency.js';
 import { failoverTwice, latencyLines, Measurements } from './row-backend-bench.js';
+import { burst } from './scale-burst.js';
+import { burstSectionLines } from './scale-report.js';
+import type { ScaleSettings } from './scale.js';
 
 export interface RedisSectionOptions {
   ttlS: number;
   trials: number;
+  /** The burst's settings (`BENCH_SCALE_*`, as in the scale section); its TTL is the scale section's too. */
+  scale: ScaleSettings;
   progress: (what: string) => void;
 }
 
@@ -15,8 +20,9 @@ export interface RedisSectionOptions {
  * `npm run bench -- redis`: on a throwaway redis-server (test/helpers/redis-server.ts: loopback,
  * `appendonly yes`, `appendfsync always`), lock acquire + release against a raw `SET k v NX PX
  * 10000` + `DEL k` pair from a plain node-redis client; in Redlock mode on three more throwaway
- * primaries, against that pair on all three in parallel; and crash failover and SIGTERM handoff of
- * `lockd run` replicas (bench/failover.ts). Returns the section's markdown lines; a measurement
+ * primaries, against that pair on all three in parallel; crash failover and SIGTERM handoff of
+ * `lockd run` replicas (bench/failover.ts); and a burst of `scale.burstJobs` jobs on the single
+ * primary against as many bare spawns (bench/scale-burst.ts). Returns the section's markdown lines; a measurement
  * that fails is listed there and the others still run.
  */
 export async function redisSection(opts: RedisSectionOptions): Promise<string[]> {
@@ -41,12 +47,17 @@ export async function redisSection(opts: RedisSectionOptions): Promise<string[]>
       }
     });
     const failoverTable = await failoverTwice(m, target, opts.ttlS, opts.trials);
+    const s = opts.scale;
+    const bursts = await m.attempt(`redis: ${s.bursts} bursts of ${s.burstJobs} jobs`, () =>
+      burst(target, { ttlS: s.ttlS, jobs: s.burstJobs, periodS: s.periodS, bursts: s.bursts, startTimeoutMs: 120_000 }),
+    );
     return [
       `## Redis (${version}, a throwaway server on loopback: appendonly yes, appendfsync always)`,
       '',
       ...(latency ? latencyLines(latency) : []),
       ...(redlock ? ['Redlock mode, three primaries:', '', ...latencyLines(redlock)] : []),
       ...failoverTable,
+      ...(bursts ? burstSectionLines(bursts, s) : []),
       ...m.failureLines(),
     ];
   } finally {

@@ -141,3 +141,17 @@ export function renewalTable(bursts: BurstRow[]): string {
     }),
   );
 }
+
+/** A row backend's burst and its renewals, as subsections of that backend's bench section. */
+export function burstSectionLines(r: BurstRow, s: ScaleSettings): string[] {
+  return [
+    `### Burst (ms; ${s.burstJobs} identical jobs due in the same second, ${s.bursts} slots ${s.periodS} s apart, TTL ${s.ttlS} s; baseline: ${s.burstJobs} bare spawns of the same shell line right after each; target ≤ 1.3× in every burst)`,
+    '',
+    burstTable(s, [r]),
+    '',
+    '### Renewals during the bursts (ms; lateness: acknowledged − due, due = previous send + interval; send = acknowledged − round trip)',
+    '',
+    renewalTable([r]),
+    '',
+  ];
+}
